@@ -1,0 +1,210 @@
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+
+
+class Channel(models.TextChoices):
+    INSTAGRAM = "instagram", "Instagram"
+    FACEBOOK = "facebook", "Facebook Messenger"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    TELEGRAM = "telegram", "Telegram"
+    OTHER = "other", "Other"
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", "New"
+    ENGAGED = "engaged", "Engaged"
+    QUALIFIED = "qualified", "Qualified"
+    CONVERTED = "converted", "Converted"
+    LOST = "lost", "Lost"
+
+
+class Lead(models.Model):
+    manychat_subscriber_id = models.CharField(max_length=64, unique=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.OTHER)
+    first_name = models.CharField(max_length=255, blank=True, default="")
+    last_name = models.CharField(max_length=255, blank=True, default="")
+    username = models.CharField(max_length=255, blank=True, default="")
+    phone = models.CharField(max_length=64, blank=True, default="")
+    email = models.CharField(max_length=254, blank=True, default="")
+    status = models.CharField(max_length=16, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    qualification_data = models.JSONField(default=dict, blank=True)
+    bot_paused = models.BooleanField(default=False)
+    needs_human = models.BooleanField(default=False, help_text="The agent handed this lead to a person.")
+    handoff_reason = models.CharField(max_length=500, blank=True, default="")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_leads"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "leads"
+        ordering = ["-last_message_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(channel__in=Channel.values), name="lead_channel_valid"),
+            models.CheckConstraint(condition=Q(status__in=LeadStatus.values), name="lead_status_valid"),
+            models.CheckConstraint(condition=~Q(manychat_subscriber_id=""), name="lead_subscriber_id_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["status"], name="lead_status_idx"),
+            models.Index(fields=["-last_message_at"], name="lead_last_message_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or (f"@{self.username}" if self.username else f"Subscriber {self.manychat_subscriber_id}")
+
+
+class ConversationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class Conversation(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="conversations")
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.OTHER)
+    status = models.CharField(max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.OPEN)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "conversations"
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(channel__in=Channel.values), name="conversation_channel_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=ConversationStatus.values), name="conversation_status_valid"
+            ),
+            # A lead has at most one open conversation: the webhook appends to it.
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(status="open"), name="conversation_one_open_per_lead"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} with {self.lead_id}"
+
+
+class MessageRole(models.TextChoices):
+    LEAD = "lead", "Lead"
+    AGENT = "agent", "Agent"
+    OPERATOR = "operator", "Operator"
+
+
+class DeliveryStatus(models.TextChoices):
+    # Inbound (lead) messages: the state of the turn that answers them.
+    RECEIVED = "received", "Received"
+    PROCESSING = "processing", "Processing"
+    ANSWERED = "answered", "Answered"
+    SKIPPED = "skipped", "Skipped (bot paused or handed off)"
+    FAILED = "failed", "Failed"
+    # Outbound (agent, operator) messages: how the text reached ManyChat.
+    PENDING = "pending", "Pending delivery"
+    RETURNED = "returned", "Returned in the webhook response"
+    SENT = "sent", "Sent through the ManyChat API"
+    UNDELIVERABLE = "undeliverable", "Undeliverable"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=MessageRole.choices)
+    text = models.TextField()
+    prompt_version = models.ForeignKey(
+        "prompts.PromptVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    in_reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    dedupe_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    delivery_status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    model = models.CharField(max_length=100, blank=True, default="")
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "messages"
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=MessageRole.values), name="message_role_valid"),
+            models.CheckConstraint(
+                condition=Q(delivery_status__in=DeliveryStatus.values), name="message_delivery_status_valid"
+            ),
+            # Only the agent's own replies are stamped with the prompt version that wrote them.
+            models.CheckConstraint(
+                condition=Q(prompt_version__isnull=True) | Q(role="agent"), name="message_prompt_version_agent_only"
+            ),
+            # One agent reply per inbound message: a retried turn can never answer twice.
+            models.UniqueConstraint(
+                fields=["in_reply_to"], condition=Q(role="agent"), name="message_one_agent_reply_per_message"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="message_conversation_time_idx"),
+            models.Index(fields=["prompt_version", "created_at"], name="message_version_time_idx"),
+            models.Index(fields=["role", "delivery_status"], name="message_role_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+class Activity(models.Model):
+    """Append-only: rows are created by services and never updated."""
+
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="activities")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    verb = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "activities"
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(fields=["verb", "created_at"], name="activity_verb_time_idx"),
+            models.Index(fields=["lead", "created_at"], name="activity_lead_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verb} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Notification(models.Model):
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    verb = models.CharField(max_length=64)
+    message = models.CharField(max_length=500, blank=True, default="")
+    target_content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.CASCADE)
+    target_object_id = models.CharField(max_length=64, blank=True, default="")
+    target = GenericForeignKey("target_content_type", "target_object_id")
+    url = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "notifications"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.verb} for {self.recipient_id}"

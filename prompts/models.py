@@ -1,0 +1,85 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Length
+
+
+class PromptVersion(models.Model):
+    """An immutable prompt text. Editing a prompt makes a new version; exactly one is active."""
+
+    version = models.PositiveIntegerField(unique=True)
+    content = models.TextField()
+    change_note = models.CharField(max_length=500, blank=True, default="")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompt_versions"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Performance figures: caches derived from PromptVersionConversation rows by prompts.tasks, never
+    # incremented in Python.
+    total_conversations = models.PositiveIntegerField(default=0)
+    qualified_conversations = models.PositiveIntegerField(default=0)
+    total_replies = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "prompt_versions"
+        ordering = ["-version"]
+        permissions = [("activate_promptversion", "Can activate (deploy or roll back) a prompt version")]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="prompt_one_active_version"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="prompt_version_positive"),
+            models.CheckConstraint(condition=Q(content__length__gt=0), name="prompt_content_not_empty"),
+            models.CheckConstraint(
+                condition=Q(qualified_conversations__lte=models.F("total_conversations")),
+                name="prompt_qualified_lte_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version}{' (active)' if self.is_active else ''}"
+
+    @property
+    def success_rate(self) -> float | None:
+        if not self.total_conversations:
+            return None
+        return self.qualified_conversations / self.total_conversations
+
+
+# Registered so `content__length` can be used in the CHECK constraint above.
+models.TextField.register_lookup(Length)
+
+
+class PromptVersionConversation(models.Model):
+    """The fact that a version answered in a conversation; the source of its performance figures.
+
+    One row per (version, conversation): the version handled that conversation. `qualified_at` is set on
+    the one row of the version whose reply came just before the lead qualified, and a conversation
+    credits at most one version with its qualification.
+    """
+
+    prompt_version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="conversation_facts")
+    conversation = models.ForeignKey(
+        "leads.Conversation", on_delete=models.CASCADE, related_name="prompt_version_facts"
+    )
+    first_reply_at = models.DateTimeField()
+    last_reply_at = models.DateTimeField()
+    qualified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "prompt_version_conversations"
+        constraints = [
+            models.UniqueConstraint(fields=["prompt_version", "conversation"], name="prompt_fact_unique"),
+            models.UniqueConstraint(
+                fields=["conversation"], condition=Q(qualified_at__isnull=False), name="prompt_fact_one_qualifier"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.prompt_version_id} in conversation {self.conversation_id}"

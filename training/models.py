@@ -1,0 +1,77 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ExampleType(models.TextChoices):
+    GOOD = "good", "Good"
+    BAD = "bad", "Bad"
+    CORRECTION = "correction", "Correction"
+
+
+class ExampleStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class TrainingExample(models.Model):
+    # The old system's columns, with the rules its migration never finished applying.
+    conversation = models.ForeignKey(
+        "leads.Conversation", null=True, blank=True, on_delete=models.CASCADE, related_name="training_examples"
+    )
+    message = models.ForeignKey(
+        "leads.Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_examples",
+        help_text="The agent reply that was flagged, for examples submitted from a conversation.",
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="submitted_examples"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_examples"
+    )
+    user_message = models.TextField()
+    ai_response = models.TextField()
+    expected_response = models.TextField(blank=True, default="")
+    feedback = models.TextField()
+    example_type = models.CharField(max_length=16, choices=ExampleType.choices)
+    status = models.CharField(max_length=16, choices=ExampleStatus.choices, default=ExampleStatus.PENDING)
+    review_note = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "training_examples"
+        ordering = ["-created_at", "-id"]
+        permissions = [("review_trainingexample", "Can approve or reject training examples")]
+        constraints = [
+            models.CheckConstraint(condition=Q(example_type__in=ExampleType.values), name="training_example_type_valid"),
+            models.CheckConstraint(condition=Q(status__in=ExampleStatus.values), name="training_status_valid"),
+            models.CheckConstraint(
+                condition=Q(example_type__in=["good", "bad"]) | ~Q(expected_response=""),
+                name="training_correction_needs_expected",
+            ),
+            models.CheckConstraint(condition=~Q(user_message=""), name="training_user_message_not_empty"),
+            models.CheckConstraint(condition=~Q(ai_response=""), name="training_ai_response_not_empty"),
+            models.CheckConstraint(condition=~Q(feedback=""), name="training_feedback_not_empty"),
+            # A decision always records when it was made; a pending example carries none.
+            models.CheckConstraint(
+                condition=(Q(status="pending") & Q(approved_at__isnull=True))
+                | (~Q(status="pending") & Q(approved_at__isnull=False)),
+                name="training_decided_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status"], name="idx_training_status"),
+            models.Index(fields=["submitted_by"], name="idx_training_submitted"),
+            models.Index(fields=["-created_at"], name="idx_training_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_example_type_display()} example #{self.pk} ({self.status})"

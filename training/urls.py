@@ -1,0 +1,3 @@
+api_patterns: list = []
+
+page_patterns: list = []
