@@ -8,7 +8,15 @@ from training.models import TrainingExample
 
 @admin.register(TrainingExample)
 class TrainingExampleAdmin(admin.ModelAdmin):
-    list_display = ("id", "example_type", "status", "short_feedback", "submitted_by", "approved_by", "created_at")
+    list_display = (
+        "id",
+        "example_type",
+        "status",
+        "short_feedback",
+        "submitted_by",
+        "approved_by",
+        "created_at",
+    )
     list_filter = ("status", "example_type", "created_at")
     search_fields = ("user_message", "ai_response", "expected_response", "feedback")
     list_select_related = ("submitted_by", "approved_by")

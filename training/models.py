@@ -18,7 +18,11 @@ class ExampleStatus(models.TextChoices):
 class TrainingExample(models.Model):
     # The old system's columns, with the rules its migration never finished applying.
     conversation = models.ForeignKey(
-        "leads.Conversation", null=True, blank=True, on_delete=models.CASCADE, related_name="training_examples"
+        "leads.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="training_examples",
     )
     message = models.ForeignKey(
         "leads.Message",
@@ -29,10 +33,18 @@ class TrainingExample(models.Model):
         help_text="The agent reply that was flagged, for examples submitted from a conversation.",
     )
     submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="submitted_examples"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="submitted_examples",
     )
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_examples"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_examples",
     )
     user_message = models.TextField()
     ai_response = models.TextField()
@@ -51,8 +63,12 @@ class TrainingExample(models.Model):
         ordering = ["-created_at", "-id"]
         permissions = [("review_trainingexample", "Can approve or reject training examples")]
         constraints = [
-            models.CheckConstraint(condition=Q(example_type__in=ExampleType.values), name="training_example_type_valid"),
-            models.CheckConstraint(condition=Q(status__in=ExampleStatus.values), name="training_status_valid"),
+            models.CheckConstraint(
+                condition=Q(example_type__in=ExampleType.values), name="training_example_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ExampleStatus.values), name="training_status_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(example_type__in=["good", "bad"]) | ~Q(expected_response=""),
                 name="training_correction_needs_expected",

@@ -5,8 +5,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads import roles
+from leads.models import Message, MessageRole
+from leads.selectors import users_with_permission
 from leads.services import activity_record, notification_notify
-from training.models import ExampleStatus, TrainingExample
+from training.models import ExampleStatus, ExampleType, TrainingExample
+
+EDITABLE_FIELDS = ("user_message", "ai_response", "expected_response", "feedback", "example_type")
 
 
 def _require(user: Any, perm: str, action: str) -> None:
@@ -15,7 +19,9 @@ def _require(user: Any, perm: str, action: str) -> None:
 
 
 @transaction.atomic
-def training_example_decide(*, example: TrainingExample, reviewer: Any, status: str, note: str = "") -> TrainingExample:
+def training_example_decide(
+    *, example: TrainingExample, reviewer: Any, status: str, note: str = ""
+) -> TrainingExample:
     """Approve or reject a pending example (admin and manager only)."""
     _require(reviewer, roles.PERM_REVIEW_EXAMPLE, "approve or reject training examples")
     if status not in (ExampleStatus.APPROVED, ExampleStatus.REJECTED):
@@ -50,8 +56,208 @@ def training_example_decide(*, example: TrainingExample, reviewer: Any, status: 
 
 
 def training_example_approve(*, example: TrainingExample, reviewer: Any, note: str = "") -> TrainingExample:
-    return training_example_decide(example=example, reviewer=reviewer, status=ExampleStatus.APPROVED, note=note)
+    return training_example_decide(
+        example=example, reviewer=reviewer, status=ExampleStatus.APPROVED, note=note
+    )
 
 
 def training_example_reject(*, example: TrainingExample, reviewer: Any, note: str = "") -> TrainingExample:
-    return training_example_decide(example=example, reviewer=reviewer, status=ExampleStatus.REJECTED, note=note)
+    return training_example_decide(
+        example=example, reviewer=reviewer, status=ExampleStatus.REJECTED, note=note
+    )
+
+
+def _display_name(user: Any) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _validate_content(
+    *, user_message: str, ai_response: str, example_type: str, feedback: str, expected_response: str
+) -> None:
+    """The old system's rules, checked here for a clear message per field; the CHECK constraints back them."""
+    errors: dict[str, str] = {}
+    if not user_message.strip():
+        errors["user_message"] = "The lead's message is required."
+    if not ai_response.strip():
+        errors["ai_response"] = "The agent's response is required."
+    if example_type not in ExampleType.values:
+        errors["example_type"] = f"Must be one of: {', '.join(ExampleType.values)}."
+    if not feedback.strip():
+        errors["feedback"] = "Feedback is required: say what is good or wrong about this response."
+    if example_type == ExampleType.CORRECTION and not expected_response.strip():
+        errors["expected_response"] = "A correction needs the expected response."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _notify_reviewers(*, example: TrainingExample, submitter: Any) -> None:
+    reviewers = users_with_permission(perm=roles.PERM_REVIEW_EXAMPLE).exclude(pk=submitter.pk)
+    notification_notify(
+        recipients=list(reviewers),
+        verb="training.submitted",
+        message=f"{_display_name(submitter)} submitted a {example.example_type} example "
+        f"#{example.pk} for review.",
+        target=example,
+        url="/dashboard/training/review/",
+    )
+
+
+def _create_example(*, submitter: Any, lead_id: int | None, source: str, **fields: Any) -> TrainingExample:
+    example = TrainingExample.objects.create(submitted_by=submitter, status=ExampleStatus.PENDING, **fields)
+    activity_record(
+        verb="training.submitted",
+        lead_id=lead_id,
+        actor=submitter,
+        data={"example_id": example.pk, "example_type": example.example_type, "source": source},
+    )
+    _notify_reviewers(example=example, submitter=submitter)
+    return example
+
+
+def _lead_message_before(*, reply: Message) -> Message | None:
+    if reply.in_reply_to_id is not None and reply.in_reply_to.role == MessageRole.LEAD:
+        return reply.in_reply_to
+    return (
+        Message.objects.filter(conversation_id=reply.conversation_id, role=MessageRole.LEAD)
+        .filter(created_at__lte=reply.created_at, id__lt=reply.pk)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+@transaction.atomic
+def training_example_submit_from_conversation(
+    *,
+    message: Message,
+    submitter: Any,
+    example_type: str,
+    feedback: str,
+    expected_response: str = "",
+    conversation_id: int | None = None,
+) -> TrainingExample:
+    """Flag an agent reply: the lead message before it becomes user_message, the reply ai_response."""
+    _require(submitter, roles.PERM_SUBMIT_EXAMPLE, "submit training examples")
+    if conversation_id is not None and message.conversation_id != conversation_id:
+        raise ValidationError({"message_id": "This message does not belong to that conversation."})
+    if message.role != MessageRole.AGENT:
+        raise ValidationError(
+            {"message_id": "Pick one of the agent's replies, not a lead or operator message."}
+        )
+    lead_message = _lead_message_before(reply=message)
+    if lead_message is None:
+        raise ValidationError(
+            {"message_id": "No lead message comes before this reply; use a manual example."}
+        )
+    fields = {
+        "user_message": lead_message.text,
+        "ai_response": message.text,
+        "example_type": example_type,
+        "feedback": feedback.strip(),
+        "expected_response": expected_response.strip(),
+    }
+    _validate_content(**fields)
+    return _create_example(
+        submitter=submitter,
+        lead_id=message.conversation.lead_id,
+        source="conversation",
+        conversation_id=message.conversation_id,
+        message=message,
+        metadata={"lead_message_id": lead_message.pk, "prompt_version_id": message.prompt_version_id},
+        **fields,
+    )
+
+
+@transaction.atomic
+def training_example_submit_manual(
+    *,
+    submitter: Any,
+    user_message: str,
+    ai_response: str,
+    example_type: str,
+    feedback: str,
+    expected_response: str = "",
+) -> TrainingExample:
+    _require(submitter, roles.PERM_SUBMIT_EXAMPLE, "submit training examples")
+    fields = {
+        "user_message": user_message.strip(),
+        "ai_response": ai_response.strip(),
+        "example_type": example_type,
+        "feedback": feedback.strip(),
+        "expected_response": expected_response.strip(),
+    }
+    _validate_content(**fields)
+    return _create_example(submitter=submitter, lead_id=None, source="manual", **fields)
+
+
+def _lock_pending_for_edit(*, example: TrainingExample, user: Any, action: str) -> TrainingExample:
+    example = TrainingExample.objects.select_for_update().get(pk=example.pk)
+    is_submitter = example.submitted_by_id is not None and example.submitted_by_id == user.pk
+    if not (is_submitter and user.has_perm(roles.PERM_SUBMIT_EXAMPLE)) and not user.has_perm(
+        roles.PERM_CHANGE_EXAMPLE
+    ):
+        raise PermissionDenied(f"Only its submitter or a manager may {action} this example.")
+    if example.status != ExampleStatus.PENDING:
+        raise ValidationError(
+            {"status": f"Only pending examples can be changed; this one is {example.status}."}
+        )
+    return example
+
+
+@transaction.atomic
+def training_example_update(*, example: TrainingExample, user: Any, data: dict[str, Any]) -> TrainingExample:
+    """Edit a pending example's content. Status and approval fields are never taken from `data`."""
+    example = _lock_pending_for_edit(example=example, user=user, action="edit")
+    changed = [name for name in EDITABLE_FIELDS if name in data and data[name] != getattr(example, name)]
+    for name in changed:
+        value = data[name]
+        setattr(example, name, value.strip() if isinstance(value, str) and name != "example_type" else value)
+    _validate_content(**{name: getattr(example, name) for name in EDITABLE_FIELDS})
+    if changed:
+        example.save(update_fields=[*changed, "updated_at"])
+        activity_record(
+            verb="training.updated",
+            lead_id=example.conversation.lead_id if example.conversation_id else None,
+            actor=user,
+            data={"example_id": example.pk, "fields": changed},
+        )
+    return example
+
+
+@transaction.atomic
+def training_example_delete(*, example: TrainingExample, user: Any) -> None:
+    example = _lock_pending_for_edit(example=example, user=user, action="delete")
+    example_id = example.pk
+    lead_id = example.conversation.lead_id if example.conversation_id else None
+    example.delete()
+    activity_record(verb="training.deleted", lead_id=lead_id, actor=user, data={"example_id": example_id})
+
+
+@transaction.atomic
+def training_example_reopen(*, example: TrainingExample, user: Any, note: str = "") -> TrainingExample:
+    """A manager sends a decided example back to pending, clearing the decision."""
+    _require(user, roles.PERM_REVIEW_EXAMPLE, "reopen training examples")
+    example = TrainingExample.objects.select_for_update().get(pk=example.pk)
+    if example.status == ExampleStatus.PENDING:
+        raise ValidationError({"status": "This example is already pending."})
+    previous = example.status
+    example.status = ExampleStatus.PENDING
+    example.approved_by = None
+    example.approved_at = None
+    example.review_note = note.strip()
+    example.save(update_fields=["status", "approved_by", "approved_at", "review_note", "updated_at"])
+    activity_record(
+        verb="training.reopened",
+        lead_id=example.conversation.lead_id if example.conversation_id else None,
+        actor=user,
+        data={"example_id": example.pk, "from": previous, "note": example.review_note},
+    )
+    if example.submitted_by_id and example.submitted_by_id != user.pk:
+        notification_notify(
+            recipients=[example.submitted_by],
+            verb="training.reopened",
+            message=f"Your {example.example_type} example #{example.pk} was reopened for review by "
+            f"{_display_name(user)}.",
+            target=example,
+            url="/dashboard/training/",
+        )
+    return example
