@@ -17,7 +17,9 @@ DEBUG = env_bool("DJANGO_DEBUG", True)
 
 _INSECURE_KEY = "django-insecure-local-development-only-key-never-use-in-production"
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "" if not DEBUG else _INSECURE_KEY)
-if not DEBUG and (len(SECRET_KEY) < 50 or SECRET_KEY == _INSECURE_KEY or SECRET_KEY.startswith("django-insecure")):
+if not DEBUG and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")
+):
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters when DJANGO_DEBUG is off."
     )

@@ -5,7 +5,16 @@ from leads.models import Activity, Conversation, Lead, Message, Notification
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ("id", "display_name", "channel", "status", "bot_paused", "needs_human", "assignee", "last_message_at")
+    list_display = (
+        "id",
+        "display_name",
+        "channel",
+        "status",
+        "bot_paused",
+        "needs_human",
+        "assignee",
+        "last_message_at",
+    )
     list_filter = ("channel", "status", "bot_paused", "needs_human")
     search_fields = ("manychat_subscriber_id", "first_name", "last_name", "username", "email", "phone")
     list_select_related = ("assignee",)
@@ -24,7 +33,16 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "conversation", "role", "short_text", "prompt_version", "delivery_status", "latency_ms", "created_at")
+    list_display = (
+        "id",
+        "conversation",
+        "role",
+        "short_text",
+        "prompt_version",
+        "delivery_status",
+        "latency_ms",
+        "created_at",
+    )
     list_filter = ("role", "delivery_status", "prompt_version")
     search_fields = ("text", "dedupe_key")
     list_select_related = ("conversation__lead", "prompt_version")

@@ -35,7 +35,11 @@ class Lead(models.Model):
     needs_human = models.BooleanField(default=False, help_text="The agent handed this lead to a person.")
     handoff_reason = models.CharField(max_length=500, blank=True, default="")
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_leads"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_leads",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -47,7 +51,9 @@ class Lead(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(channel__in=Channel.values), name="lead_channel_valid"),
             models.CheckConstraint(condition=Q(status__in=LeadStatus.values), name="lead_status_valid"),
-            models.CheckConstraint(condition=~Q(manychat_subscriber_id=""), name="lead_subscriber_id_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(manychat_subscriber_id=""), name="lead_subscriber_id_not_empty"
+            ),
         ]
         indexes = [
             models.Index(fields=["status"], name="lead_status_idx"),
@@ -71,7 +77,9 @@ class ConversationStatus(models.TextChoices):
 class Conversation(models.Model):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="conversations")
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.OTHER)
-    status = models.CharField(max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.OPEN)
+    status = models.CharField(
+        max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.OPEN
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
 
@@ -79,7 +87,9 @@ class Conversation(models.Model):
         db_table = "conversations"
         ordering = ["-started_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(channel__in=Channel.values), name="conversation_channel_valid"),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="conversation_channel_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=ConversationStatus.values), name="conversation_status_valid"
             ),
@@ -124,7 +134,9 @@ class Message(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
     )
     dedupe_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
-    delivery_status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED)
+    delivery_status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     model = models.CharField(max_length=100, blank=True, default="")
@@ -143,7 +155,8 @@ class Message(models.Model):
             ),
             # Only the agent's own replies are stamped with the prompt version that wrote them.
             models.CheckConstraint(
-                condition=Q(prompt_version__isnull=True) | Q(role="agent"), name="message_prompt_version_agent_only"
+                condition=Q(prompt_version__isnull=True) | Q(role="agent"),
+                name="message_prompt_version_agent_only",
             ),
             # One agent reply per inbound message: a retried turn can never answer twice.
             models.UniqueConstraint(
@@ -191,7 +204,9 @@ class Activity(models.Model):
 
 
 class Notification(models.Model):
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
     verb = models.CharField(max_length=64)
     message = models.CharField(max_length=500, blank=True, default="")
     target_content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.CASCADE)

@@ -25,10 +25,25 @@ PROJECT_APPS = ("leads", "prompts", "training", "agent")
 
 _FAMILIES = {
     "integer": {
-        "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField",
-        "PositiveIntegerField", "PositiveSmallIntegerField", "PositiveBigIntegerField",
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "PositiveBigIntegerField",
     },
-    "text": {"CharField", "TextField", "EmailField", "SlugField", "URLField", "GenericIPAddressField", "FilePathField"},
+    "text": {
+        "CharField",
+        "TextField",
+        "EmailField",
+        "SlugField",
+        "URLField",
+        "GenericIPAddressField",
+        "FilePathField",
+    },
     "boolean": {"BooleanField", "NullBooleanField"},
     "datetime": {"DateTimeField"},
     "date": {"DateField"},

@@ -5,14 +5,32 @@ from prompts.models import PromptVersion, PromptVersionConversation
 
 @admin.register(PromptVersion)
 class PromptVersionAdmin(admin.ModelAdmin):
-    list_display = ("version", "is_active", "change_note", "author", "total_conversations", "qualified_conversations", "created_at")
+    list_display = (
+        "version",
+        "is_active",
+        "change_note",
+        "author",
+        "total_conversations",
+        "qualified_conversations",
+        "created_at",
+    )
     list_filter = ("is_active",)
     search_fields = ("content", "change_note")
     list_select_related = ("author", "activated_by")
     # Versions are immutable once saved, and activation goes through prompts.services.
     readonly_fields = (
-        "version", "content", "change_note", "author", "parent", "is_active", "activated_at", "activated_by",
-        "total_conversations", "qualified_conversations", "total_replies", "created_at",
+        "version",
+        "content",
+        "change_note",
+        "author",
+        "parent",
+        "is_active",
+        "activated_at",
+        "activated_by",
+        "total_conversations",
+        "qualified_conversations",
+        "total_replies",
+        "created_at",
     )
 
     def has_add_permission(self, request):

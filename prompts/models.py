@@ -11,7 +11,11 @@ class PromptVersion(models.Model):
     content = models.TextField()
     change_note = models.CharField(max_length=500, blank=True, default="")
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompt_versions"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="prompt_versions",
     )
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
@@ -33,7 +37,9 @@ class PromptVersion(models.Model):
         ordering = ["-version"]
         permissions = [("activate_promptversion", "Can activate (deploy or roll back) a prompt version")]
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="prompt_one_active_version"),
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="prompt_one_active_version"
+            ),
             models.CheckConstraint(condition=Q(version__gte=1), name="prompt_version_positive"),
             models.CheckConstraint(condition=Q(content__length__gt=0), name="prompt_content_not_empty"),
             models.CheckConstraint(
@@ -64,7 +70,9 @@ class PromptVersionConversation(models.Model):
     credits at most one version with its qualification.
     """
 
-    prompt_version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="conversation_facts")
+    prompt_version = models.ForeignKey(
+        PromptVersion, on_delete=models.CASCADE, related_name="conversation_facts"
+    )
     conversation = models.ForeignKey(
         "leads.Conversation", on_delete=models.CASCADE, related_name="prompt_version_facts"
     )
@@ -77,7 +85,9 @@ class PromptVersionConversation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["prompt_version", "conversation"], name="prompt_fact_unique"),
             models.UniqueConstraint(
-                fields=["conversation"], condition=Q(qualified_at__isnull=False), name="prompt_fact_one_qualifier"
+                fields=["conversation"],
+                condition=Q(qualified_at__isnull=False),
+                name="prompt_fact_one_qualifier",
             ),
         ]
 

@@ -7,7 +7,9 @@ class Command(BaseCommand):
     help = "Check that the live database matches the models: every table, column, type and constraint."
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default="default", help="Database alias to check (default: default).")
+        parser.add_argument(
+            "--database", default="default", help="Database alias to check (default: default)."
+        )
 
     def handle(self, *args, **options):
         report = schema_report(using=options["database"])
@@ -21,6 +23,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write("✅ migrations - all applied")
         if not report.ok:
-            raise CommandError("The database does not match the code. Run `python manage.py migrate`, "
-                               "or see the lines marked ❌ above.")
+            raise CommandError(
+                "The database does not match the code. Run `python manage.py migrate`, "
+                "or see the lines marked ❌ above."
+            )
         self.stdout.write(self.style.SUCCESS("Schema OK"))
