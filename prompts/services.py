@@ -1,10 +1,15 @@
 from datetime import datetime
+from typing import Any
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models import Count, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
+from leads import roles
 from leads.models import Message, MessageRole
+from leads.services import activity_record
 from prompts.models import PromptVersion, PromptVersionConversation
 
 
@@ -26,9 +31,12 @@ def prompt_version_refresh_figures(*, version_id: int) -> None:
         facts = PromptVersionConversation.objects.filter(prompt_version=OuterRef("pk"))
         PromptVersion.objects.filter(pk=version_id).update(
             total_conversations=_count_subquery(facts, "prompt_version"),
-            qualified_conversations=_count_subquery(facts.filter(qualified_at__isnull=False), "prompt_version"),
+            qualified_conversations=_count_subquery(
+                facts.filter(qualified_at__isnull=False), "prompt_version"
+            ),
             total_replies=_count_subquery(
-                Message.objects.filter(prompt_version=OuterRef("pk"), role=MessageRole.AGENT), "prompt_version"
+                Message.objects.filter(prompt_version=OuterRef("pk"), role=MessageRole.AGENT),
+                "prompt_version",
             ),
         )
 
@@ -97,3 +105,147 @@ def prompt_version_record_qualification(*, lead_id: int, qualified_at: datetime)
         return None
     prompt_version_refresh_figures(version_id=last_reply.prompt_version_id)
     return last_reply.prompt_version_id
+
+
+# --- Versions: drafts, activation, deploy, rollback -----------------------------------------------------
+
+PROMPT_MAX_CHARS = 100_000
+CHANGE_NOTE_MAX_CHARS = 500
+_NUMBERING_ATTEMPTS = 5
+_ACTIVATION_ATTEMPTS = 5
+
+
+def _require(user: Any, perm: str, action: str) -> None:
+    if user is None or not user.has_perm(perm):
+        raise PermissionDenied(f"Your role may not {action}.")
+
+
+def _clean_draft_input(*, content: str, change_note: str) -> tuple[str, str]:
+    errors: dict[str, str] = {}
+    if not isinstance(content, str) or not content.strip():
+        errors["content"] = "The prompt cannot be empty."
+    elif len(content) > PROMPT_MAX_CHARS:
+        errors["content"] = f"The prompt is {len(content):,} characters; the limit is {PROMPT_MAX_CHARS:,}."
+    change_note = (change_note or "").strip()
+    if len(change_note) > CHANGE_NOTE_MAX_CHARS:
+        errors["change_note"] = f"Keep the change note under {CHANGE_NOTE_MAX_CHARS} characters."
+    if errors:
+        raise ValidationError(errors)
+    return content, change_note
+
+
+@transaction.atomic
+def prompt_version_create_draft(
+    *, content: str, user: Any, change_note: str = "", parent: PromptVersion | None = None
+) -> PromptVersion:
+    """Save new prompt text as the next version, inactive. Versions are never edited afterwards.
+
+    The parent defaults to the active version, the text the author most likely started from.
+    """
+    _require(user, roles.PERM_CREATE_PROMPT, "save prompt drafts")
+    content, change_note = _clean_draft_input(content=content, change_note=change_note)
+    if parent is None:
+        parent = PromptVersion.objects.filter(is_active=True).only("pk").first()
+    # Two authors saving at once race for the same number; the unique constraint decides and the loser
+    # takes the next one.
+    for attempt in range(_NUMBERING_ATTEMPTS):
+        number = (PromptVersion.objects.aggregate(top=Max("version"))["top"] or 0) + 1
+        try:
+            with transaction.atomic():
+                return PromptVersion.objects.create(
+                    version=number,
+                    content=content,
+                    change_note=change_note,
+                    author=user if getattr(user, "is_authenticated", False) else None,
+                    parent=parent,
+                )
+        except IntegrityError:
+            if attempt == _NUMBERING_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _activate_once(*, version_id: int, user: Any) -> tuple[PromptVersion, PromptVersion | None, bool]:
+    with transaction.atomic():
+        # Lock the target and whichever row is active, in primary-key order so that two activations never
+        # wait on each other in opposite orders. Under READ COMMITTED a row activated by a transaction
+        # that committed while we waited is invisible to the statement that waited, so take the locks
+        # again until the active row we hold is the one a fresh snapshot sees.
+        for _ in range(_ACTIVATION_ATTEMPTS):
+            locked = list(
+                PromptVersion.objects.select_for_update()
+                .filter(Q(is_active=True) | Q(pk=version_id))
+                .order_by("pk")
+                .only("pk", "version", "is_active")
+            )
+            held_active = {row.pk for row in locked if row.is_active}
+            if held_active == set(PromptVersion.objects.filter(is_active=True).values_list("pk", flat=True)):
+                break
+        else:
+            raise IntegrityError("The active prompt version kept changing; try again.")
+        target = next((row for row in locked if row.pk == version_id), None)
+        if target is None:
+            raise PromptVersion.DoesNotExist(f"Prompt version {version_id} does not exist.")
+        previous = next((row for row in locked if row.is_active and row.pk != version_id), None)
+        if target.is_active:
+            return (
+                PromptVersion.objects.select_related("author", "activated_by").get(pk=version_id),
+                None,
+                False,
+            )
+        now = timezone.now()
+        # Deactivate first: the partial unique index is checked statement by statement.
+        PromptVersion.objects.filter(pk__in=held_active).exclude(pk=version_id).update(is_active=False)
+        PromptVersion.objects.filter(pk=version_id).update(
+            is_active=True, activated_at=now, activated_by=user if user.is_authenticated else None
+        )
+        activity_record(
+            verb="prompt.activated",
+            actor=user,
+            data={
+                "version_id": target.pk,
+                "version": target.version,
+                "previous_version_id": previous.pk if previous else None,
+                "previous_version": previous.version if previous else None,
+                "rollback": bool(previous and target.version < previous.version),
+                "activated_at": now.isoformat(),
+            },
+        )
+        return (
+            PromptVersion.objects.select_related("author", "activated_by").get(pk=version_id),
+            previous,
+            True,
+        )
+
+
+def prompt_version_activate(*, version: PromptVersion, user: Any) -> PromptVersion:
+    """Make `version` the one the agent answers with (admin and manager only).
+
+    Activating an older version is the rollback. Activating the version that is already active changes
+    nothing and records nothing. Each activation records an activity naming who, when, and the version
+    that was active before.
+    """
+    _require(user, roles.PERM_ACTIVATE_PROMPT, "activate prompt versions")
+    for attempt in range(_ACTIVATION_ATTEMPTS):
+        try:
+            activated, _previous, _changed = _activate_once(version_id=version.pk, user=user)
+            return activated
+        except IntegrityError:
+            # With no row active there is nothing to lock, and two first activations meet at the partial
+            # unique index instead; the loser retries and now sees, and locks, the winner.
+            if attempt == _ACTIVATION_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def prompt_version_rollback(*, version: PromptVersion, user: Any) -> PromptVersion:
+    """Rolling back is activating an older version; kept as a name so callers say what they mean."""
+    return prompt_version_activate(version=version, user=user)
+
+
+@transaction.atomic
+def prompt_version_deploy(*, content: str, user: Any, change_note: str = "") -> PromptVersion:
+    """Save new text and make it active in one transaction: both happen, or neither."""
+    _require(user, roles.PERM_ACTIVATE_PROMPT, "deploy prompt versions")
+    draft = prompt_version_create_draft(content=content, user=user, change_note=change_note)
+    return prompt_version_activate(version=draft, user=user)

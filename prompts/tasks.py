@@ -4,14 +4,28 @@ from django.utils.dateparse import parse_datetime
 from prompts import services
 
 
-@shared_task(name="prompts.record_reply", time_limit=60, soft_time_limit=50, max_retries=5,
-             autoretry_for=(Exception,), retry_backoff=True, retry_jitter=True)
+@shared_task(
+    name="prompts.record_reply",
+    time_limit=60,
+    soft_time_limit=50,
+    max_retries=5,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_jitter=True,
+)
 def record_reply(message_id: int) -> int | None:
     return services.prompt_version_record_reply(message_id=message_id)
 
 
-@shared_task(name="prompts.record_qualification", time_limit=60, soft_time_limit=50, max_retries=5,
-             autoretry_for=(Exception,), retry_backoff=True, retry_jitter=True)
+@shared_task(
+    name="prompts.record_qualification",
+    time_limit=60,
+    soft_time_limit=50,
+    max_retries=5,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_jitter=True,
+)
 def record_qualification(lead_id: int, qualified_at: str) -> int | None:
     moment = parse_datetime(qualified_at)
     if moment is None:

@@ -1,3 +1,38 @@
-api_patterns: list = []
+from django.urls import path
 
-page_patterns: list = []
+from prompts import apis, views
+
+api_patterns = [
+    path(
+        "prompt/versions/",
+        apis.by_method(get=apis.PromptVersionListApi, post=apis.PromptVersionCreateApi),
+        name="prompt_versions",
+    ),
+    path("prompt/versions/<int:version_id>/", apis.PromptVersionDetailApi.as_view(), name="prompt_version"),
+    path(
+        "prompt/versions/<int:version_id>/activate/",
+        apis.PromptVersionActivateApi.as_view(),
+        name="prompt_version_activate",
+    ),
+    path(
+        "prompt/versions/<int:version_id>/diff/",
+        apis.PromptVersionDiffApi.as_view(),
+        name="prompt_version_diff",
+    ),
+    path(
+        "prompt/active/",
+        apis.by_method(get=apis.PromptActiveGetApi, post=apis.PromptActiveDeployApi),
+        name="prompt_active",
+    ),
+]
+
+page_patterns = [
+    path("training/prompt/", views.PromptEditorView.as_view(), name="prompt_editor"),
+    path("training/prompt/draft/", views.PromptDraftSaveView.as_view(), name="prompt_save_draft"),
+    path("training/prompt/deploy/", views.PromptDeployView.as_view(), name="prompt_deploy"),
+    path(
+        "training/prompt/versions/<int:version_id>/activate/",
+        views.PromptActivateView.as_view(),
+        name="prompt_activate",
+    ),
+]

@@ -1,0 +1,238 @@
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads import roles
+from prompts import selectors, services
+from prompts.models import PromptVersion
+
+
+def _has_perm(perm: str) -> type[BasePermission]:
+    class HasPerm(BasePermission):
+        message = "Your role may not do this."
+
+        def has_permission(self, request, view) -> bool:
+            return bool(request.user and request.user.is_authenticated and request.user.has_perm(perm))
+
+    HasPerm.__name__ = f"HasPerm[{perm}]"
+    return HasPerm
+
+
+CanView = _has_perm(roles.PERM_VIEW_PROMPTS)
+CanCreate = _has_perm(roles.PERM_CREATE_PROMPT)
+CanActivate = _has_perm(roles.PERM_ACTIVATE_PROMPT)
+
+
+def _service_errors(error: DjangoValidationError) -> ValidationError:
+    return ValidationError(error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages})
+
+
+def _get_or_404(version_id: int) -> PromptVersion:
+    version = selectors.prompt_version_get(version_id=version_id)
+    if version is None:
+        raise Http404(f"Prompt version {version_id} does not exist.")
+    return version
+
+
+class FiguresSerializer(serializers.Serializer):
+    conversations = serializers.IntegerField()
+    qualified = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True)
+    success_rate_low = serializers.FloatField(allow_null=True)
+    success_rate_high = serializers.FloatField(allow_null=True)
+    replies = serializers.IntegerField()
+    median_latency_ms = serializers.FloatField(allow_null=True)
+    tokens = serializers.IntegerField()
+
+
+class ResultsSerializer(FiguresSerializer):
+    since_activation = FiguresSerializer(allow_null=True)
+
+
+class VersionSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    change_note = serializers.CharField()
+    author = serializers.CharField(source="author.get_username", default=None)
+    parent_id = serializers.IntegerField(allow_null=True)
+    is_active = serializers.BooleanField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    activated_by = serializers.CharField(source="activated_by.get_username", default=None)
+    created_at = serializers.DateTimeField()
+    content_length = serializers.IntegerField()
+    results = serializers.SerializerMethodField()
+
+    def get_results(self, obj: PromptVersion) -> dict[str, Any]:
+        return ResultsSerializer(obj.results.as_dict()).data
+
+
+class VersionDetailSerializer(VersionSummarySerializer):
+    content = serializers.CharField()
+
+
+class DraftInputSerializer(serializers.Serializer):
+    # Stored exactly as typed: whitespace in a prompt can matter, so only the service judges emptiness.
+    content = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    change_note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PromptVersionListApi(APIView):
+    permission_classes = [IsAuthenticated, CanView]
+
+    class Pagination(PageNumberPagination):
+        page_size = 25
+        max_page_size = 100
+        page_size_query_param = "page_size"
+
+    class OutputSerializer(VersionSummarySerializer):
+        pass
+
+    def get(self, request: Request) -> Response:
+        paginator = self.Pagination()
+        page = paginator.paginate_queryset(selectors.prompt_version_list(), request, view=self)
+        versions = selectors.prompt_version_list_with_results(queryset=page)
+        return paginator.get_paginated_response(self.OutputSerializer(versions, many=True).data)
+
+
+class PromptVersionCreateApi(APIView):
+    permission_classes = [IsAuthenticated, CanCreate]
+
+    class InputSerializer(DraftInputSerializer):
+        parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    class OutputSerializer(VersionDetailSerializer):
+        pass
+
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parent = None
+        if data.validated_data["parent"] is not None:
+            parent = PromptVersion.objects.filter(pk=data.validated_data["parent"]).first()
+            if parent is None:
+                raise ValidationError({"parent": "No prompt version has this id."})
+        try:
+            draft = services.prompt_version_create_draft(
+                content=data.validated_data["content"],
+                change_note=data.validated_data["change_note"],
+                parent=parent,
+                user=request.user,
+            )
+        except DjangoValidationError as error:
+            raise _service_errors(error) from error
+        return Response(self.OutputSerializer(_get_or_404(draft.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class PromptVersionDetailApi(APIView):
+    permission_classes = [IsAuthenticated, CanView]
+
+    class OutputSerializer(VersionDetailSerializer):
+        pass
+
+    def get(self, request: Request, version_id: int) -> Response:
+        return Response(self.OutputSerializer(_get_or_404(version_id)).data)
+
+
+class PromptVersionActivateApi(APIView):
+    permission_classes = [IsAuthenticated, CanActivate]
+
+    class OutputSerializer(VersionDetailSerializer):
+        pass
+
+    def post(self, request: Request, version_id: int) -> Response:
+        version = PromptVersion.objects.filter(pk=version_id).only("pk").first()
+        if version is None:
+            raise Http404(f"Prompt version {version_id} does not exist.")
+        services.prompt_version_activate(version=version, user=request.user)
+        return Response(self.OutputSerializer(_get_or_404(version_id)).data)
+
+
+class PromptActiveGetApi(APIView):
+    permission_classes = [IsAuthenticated, CanView]
+
+    class OutputSerializer(VersionDetailSerializer):
+        pass
+
+    def get(self, request: Request) -> Response:
+        active = selectors.prompt_version_get_active()
+        if active is None:
+            raise Http404("No prompt version is active.")
+        return Response(self.OutputSerializer(active).data)
+
+
+class PromptActiveDeployApi(APIView):
+    """Deploy: save new text as the next version and make it active, in one transaction."""
+
+    permission_classes = [IsAuthenticated, CanActivate]
+
+    class InputSerializer(DraftInputSerializer):
+        pass
+
+    class OutputSerializer(VersionDetailSerializer):
+        pass
+
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            deployed = services.prompt_version_deploy(
+                content=data.validated_data["content"],
+                change_note=data.validated_data["change_note"],
+                user=request.user,
+            )
+        except DjangoValidationError as error:
+            raise _service_errors(error) from error
+        return Response(self.OutputSerializer(_get_or_404(deployed.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class PromptVersionDiffApi(APIView):
+    permission_classes = [IsAuthenticated, CanView]
+
+    class FilterSerializer(serializers.Serializer):
+        against = serializers.IntegerField(required=False, min_value=1)
+
+    class OutputSerializer(serializers.Serializer):
+        version_id = serializers.IntegerField(source="version.pk")
+        version = serializers.IntegerField(source="version.version")
+        against_id = serializers.IntegerField(source="against.pk")
+        against = serializers.IntegerField(source="against.version")
+        diff = serializers.CharField()
+
+    def get(self, request: Request, version_id: int) -> Response:
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        version = selectors.prompt_version_content(version_id=version_id)
+        if version is None:
+            raise Http404(f"Prompt version {version_id} does not exist.")
+        against_id = params.validated_data.get("against")
+        if against_id is None:
+            against = PromptVersion.objects.filter(is_active=True).only("pk", "version", "content").first()
+            if against is None:
+                raise ValidationError({"against": "No version is active; name one to compare with."})
+        else:
+            against = selectors.prompt_version_content(version_id=against_id)
+            if against is None:
+                raise Http404(f"Prompt version {against_id} does not exist.")
+        diff = selectors.prompt_version_diff(version=version, against=against)
+        return Response(self.OutputSerializer({"version": version, "against": against, "diff": diff}).data)
+
+
+def by_method(**views):
+    """One URL, one API class per HTTP method (the paths are fixed; the classes stay one per operation)."""
+    handlers = {method.upper(): view.as_view() for method, view in views.items()}
+    fallback = next(iter(handlers.values()))
+
+    @csrf_exempt  # each DRF view enforces CSRF for session users itself
+    def dispatch(request, *args, **kwargs):
+        return handlers.get(request.method, fallback)(request, *args, **kwargs)
+
+    return dispatch
