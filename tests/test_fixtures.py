@@ -108,3 +108,33 @@ def test_fixture_is_what_the_generator_builds():
 
 def test_schema_verifies_after_loading(demo):
     call_command("verify_schema", verbosity=0)
+
+
+LEAD_FIELD_KEYS = {
+    "need",
+    "budget",
+    "timeline",
+    "decision_maker",
+    "company",
+    "role",
+    "email",
+    "phone",
+    "preferred_contact_time",
+    "current_solution",
+    "objection",
+    "first_name",
+    "last_name",
+}
+
+
+def test_prompt_worked_examples_follow_its_output_contract():
+    prompt = (ROOT / "fixtures/prompts/sales_agent_v1.md").read_text(encoding="utf-8")
+    examples = [json.loads(line) for line in prompt.splitlines() if line.startswith('{"reply": "')]
+
+    assert len(examples) >= 5
+    for example in examples:
+        assert set(example) == {"reply", "qualified", "lead_fields", "handoff", "handoff_reason"}
+        assert example["reply"] and set(example["lead_fields"]) <= LEAD_FIELD_KEYS
+        assert (example["handoff_reason"] is not None) == example["handoff"]
+    # Every allowed key is listed in the prompt itself, so the agent knows them.
+    assert all(f'"{key}"' in prompt for key in LEAD_FIELD_KEYS)
