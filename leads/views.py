@@ -1,7 +1,15 @@
-from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
 from django.views.generic import TemplateView
 
-from leads.models import Lead
+from leads import roles, selectors, services
+from leads.forms import LEAD_STATUS_ACTIONS, LeadActionForm, LeadFilterForm
+from leads.models import Lead, MessageRole
+from prompts.selectors import active_prompt_version
+from training.selectors import training_example_flags_for_lead, training_example_stats
 
 
 class DashboardHomeView(LoginRequiredMixin, TemplateView):
@@ -9,5 +17,101 @@ class DashboardHomeView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["lead_count"] = Lead.objects.count()
+        context["lead_counts"] = selectors.lead_status_counts()
+        context["training"] = training_example_stats()
+        context["active_prompt"] = active_prompt_version()
+        context["recent_leads"] = list(selectors.lead_list()[:8])
         return context
+
+
+class LeadListView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    permission_required = roles.PERM_VIEW_LEADS
+    raise_exception = True
+    paginate_by = 25
+
+    def get(self, request):
+        form = LeadFilterForm(request.GET or None)
+        search, status = "", ""
+        if form.is_valid():
+            search, status = form.cleaned_data["q"], form.cleaned_data["status"]
+        page = Paginator(selectors.lead_list(search=search, status=status), self.paginate_by).get_page(
+            request.GET.get("page")
+        )
+        query = request.GET.copy()
+        query.pop("page", None)
+        return render(
+            request,
+            "leads/lead_list.html",
+            {"form": form, "page": page, "leads": page.object_list, "query": query.urlencode()},
+        )
+
+
+class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    permission_required = roles.PERM_VIEW_LEADS
+    raise_exception = True
+
+    def get(self, request, lead_id: int):
+        lead = get_object_or_404(Lead.objects.select_related("assignee"), pk=lead_id)
+        transcript = list(selectors.lead_transcript(lead=lead))
+        flags = training_example_flags_for_lead(lead_id=lead.pk)
+        for message in transcript:
+            message.training_flags = flags.get(message.pk, [])
+        return render(
+            request,
+            "leads/lead_detail.html",
+            {
+                "lead": lead,
+                "transcript": transcript,
+                "agent_role": MessageRole.AGENT,
+                "activities": list(selectors.lead_activity_recent(lead=lead)),
+                "status_actions": [(s.value, s.label) for s in LEAD_STATUS_ACTIONS],
+            },
+        )
+
+
+class LeadActionView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """Status changes and bot pause/resume from the lead page; each calls one lead service."""
+
+    permission_required = roles.PERM_CHANGE_LEAD
+    raise_exception = True
+
+    def post(self, request, lead_id: int):
+        lead = get_object_or_404(Lead, pk=lead_id)
+        form = LeadActionForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "That action could not be understood.")
+            return redirect("dashboard:lead_detail", lead_id=lead.pk)
+        action = form.cleaned_data["action"]
+        if action == "status":
+            lead = services.lead_set_status(lead=lead, status=form.cleaned_data["status"], actor=request.user)
+            messages.success(request, f"Lead marked as {lead.get_status_display()}.")
+        elif action == "pause":
+            services.lead_pause_bot(lead=lead, actor=request.user)
+            messages.success(request, "The bot is paused for this lead.")
+        else:
+            services.lead_resume_bot(lead=lead, actor=request.user)
+            messages.success(request, "The bot is answering this lead again.")
+        return redirect("dashboard:lead_detail", lead_id=lead.pk)
+
+
+class NotificationListView(LoginRequiredMixin, View):
+    paginate_by = 25
+
+    def get(self, request):
+        page = Paginator(selectors.notification_list(user=request.user), self.paginate_by).get_page(
+            request.GET.get("page")
+        )
+        return render(request, "leads/notifications.html", {"page": page, "notifications": page.object_list})
+
+    def post(self, request):
+        if request.POST.get("action") == "read_all":
+            marked = services.notifications_mark_all_read(user=request.user)
+            messages.success(request, f"Marked {marked} notification(s) as read.")
+        else:
+            notification = get_object_or_404(
+                selectors.notification_list(user=request.user), pk=request.POST.get("notification_id") or 0
+            )
+            services.notification_mark_read(notification=notification)
+            if notification.url and request.POST.get("open"):
+                return redirect(notification.url)
+        return redirect("dashboard:notifications")

@@ -95,3 +95,15 @@ def training_example_stats() -> dict[str, Any]:
         "by_status": [(label, value, row[f"status_{value}"]) for value, label in ExampleStatus.choices],
         "by_type": [(label, value, row[f"type_{value}"]) for value, label in ExampleType.choices],
     }
+
+
+def training_example_flags_for_lead(*, lead_id: int) -> dict[int, list[TrainingExample]]:
+    """The examples already flagged on each of a lead's messages, keyed by message id, in one query."""
+    flags: dict[int, list[TrainingExample]] = {}
+    rows = TrainingExample.objects.filter(conversation__lead_id=lead_id, message__isnull=False).only(
+        "id", "message_id", "status", "example_type"
+    )
+    for example in rows:
+        flags.setdefault(example.message_id, []).append(example)
+    return flags
+

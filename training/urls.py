@@ -1,3 +1,29 @@
-api_patterns: list = []
+from django.urls import path
 
-page_patterns: list = []
+from training import apis, views
+
+api_patterns = [
+    path("training/examples/", apis.TrainingExampleListApi.as_view(), name="training_examples"),
+    path(
+        "training/examples/<int:example_id>/",
+        apis.TrainingExampleDetailApi.as_view(),
+        name="training_example",
+    ),
+    path("training/submit/", apis.TrainingExampleSubmitApi.as_view(), name="training_submit"),
+    path(
+        "training/approve/<int:example_id>/",
+        apis.TrainingExampleApproveApi.as_view(),
+        name="training_approve",
+    ),
+]
+
+page_patterns = [
+    path("training/", views.TrainingHomeView.as_view(), name="training_home"),
+    path("training/submit/", views.TrainingSubmitView.as_view(), name="training_submit"),
+    path("training/review/", views.TrainingReviewView.as_view(), name="training_review"),
+    path(
+        "training/examples/<int:example_id>/delete/",
+        views.TrainingExampleDeleteView.as_view(),
+        name="training_example_delete",
+    ),
+]

@@ -1,0 +1,166 @@
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads import roles, selectors, services
+from leads.models import Lead, LeadStatus, Notification
+
+
+class ServiceErrorsMixin:
+    """Services raise Django errors; answer ValidationError with a 400 naming the field (403 is built in)."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DjangoValidationError):
+            detail: Any = (
+                exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+            )
+            exc = exceptions.ValidationError(detail=detail)
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def paginated_response(*, request, view, queryset, serializer_class) -> Response:
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def require_perm(user: Any, perm: str) -> None:
+    if not user.has_perm(perm):
+        raise PermissionDenied("Your role may not do this.")
+
+
+class LeadOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+    manychat_subscriber_id = serializers.CharField()
+    channel = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    username = serializers.CharField()
+    phone = serializers.CharField()
+    email = serializers.CharField()
+    status = serializers.CharField()
+    bot_paused = serializers.BooleanField()
+    needs_human = serializers.BooleanField()
+    handoff_reason = serializers.CharField()
+    qualification_data = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    last_message_at = serializers.DateTimeField()
+
+
+class LeadListApi(ServiceErrorsMixin, APIView):
+    class FilterSerializer(serializers.Serializer):
+        search = serializers.CharField(required=False, allow_blank=True, default="")
+        status = serializers.ChoiceField(
+            choices=LeadStatus.choices, required=False, allow_blank=True, default=""
+        )
+
+    OutputSerializer = LeadOutputSerializer
+
+    def get(self, request):
+        require_perm(request.user, roles.PERM_VIEW_LEADS)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.lead_list(**filters.validated_data)
+        return paginated_response(
+            request=request, view=self, queryset=queryset, serializer_class=self.OutputSerializer
+        )
+
+
+class LeadDetailApi(ServiceErrorsMixin, APIView):
+    class OutputSerializer(LeadOutputSerializer):
+        class MessageSerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            conversation_id = serializers.IntegerField()
+            role = serializers.CharField()
+            text = serializers.CharField()
+            created_at = serializers.DateTimeField()
+
+        messages = MessageSerializer(many=True)
+
+    def get(self, request, lead_id: int):
+        require_perm(request.user, roles.PERM_VIEW_LEADS)
+        lead = get_object_or_404(Lead, pk=lead_id)
+        lead.messages = list(selectors.lead_transcript(lead=lead))
+        return Response(self.OutputSerializer(lead).data)
+
+
+class LeadSetStatusApi(ServiceErrorsMixin, APIView):
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=LeadStatus.choices)
+        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    def post(self, request, lead_id: int):
+        require_perm(request.user, roles.PERM_CHANGE_LEAD)
+        lead = get_object_or_404(Lead, pk=lead_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead = services.lead_set_status(lead=lead, actor=request.user, **data.validated_data)
+        return Response(LeadOutputSerializer(lead).data)
+
+
+class LeadPauseBotApi(ServiceErrorsMixin, APIView):
+    def post(self, request, lead_id: int):
+        require_perm(request.user, roles.PERM_CHANGE_LEAD)
+        lead = services.lead_pause_bot(lead=get_object_or_404(Lead, pk=lead_id), actor=request.user)
+        return Response(LeadOutputSerializer(lead).data)
+
+
+class LeadResumeBotApi(ServiceErrorsMixin, APIView):
+    def post(self, request, lead_id: int):
+        require_perm(request.user, roles.PERM_CHANGE_LEAD)
+        lead = services.lead_resume_bot(lead=get_object_or_404(Lead, pk=lead_id), actor=request.user)
+        return Response(LeadOutputSerializer(lead).data)
+
+
+class NotificationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    verb = serializers.CharField()
+    message = serializers.CharField()
+    url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    read_at = serializers.DateTimeField()
+
+
+class NotificationListApi(ServiceErrorsMixin, APIView):
+    class FilterSerializer(serializers.Serializer):
+        unread = serializers.BooleanField(required=False, default=False)
+
+    OutputSerializer = NotificationOutputSerializer
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        queryset = selectors.notification_list(user=request.user)
+        if filters.validated_data["unread"]:
+            queryset = queryset.filter(read_at__isnull=True)
+        response = paginated_response(
+            request=request, view=self, queryset=queryset, serializer_class=self.OutputSerializer
+        )
+        response.data["unread"] = selectors.notifications_unread_count(user=request.user)
+        return response
+
+
+class NotificationMarkReadApi(ServiceErrorsMixin, APIView):
+    def post(self, request, notification_id: int):
+        # Someone else's notification is a 404, not a 403: its existence is not ours to reveal.
+        notification = get_object_or_404(Notification, pk=notification_id, recipient=request.user)
+        notification = services.notification_mark_read(notification=notification)
+        return Response(NotificationOutputSerializer(notification).data)
+
+
+class NotificationMarkAllReadApi(ServiceErrorsMixin, APIView):
+    def post(self, request):
+        marked = services.notifications_mark_all_read(user=request.user)
+        return Response({"marked": marked}, status=status.HTTP_200_OK)

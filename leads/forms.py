@@ -1,0 +1,24 @@
+from django import forms
+
+from leads.models import LeadStatus
+
+
+class LeadFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=200)
+    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *LeadStatus.choices])
+
+
+LEAD_STATUS_ACTIONS = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED, LeadStatus.LOST)
+
+
+class LeadActionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[("status", "Change status"), ("pause", "Pause bot"), ("resume", "Resume bot")]
+    )
+    status = forms.ChoiceField(required=False, choices=LeadStatus.choices)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == "status" and not cleaned.get("status"):
+            self.add_error("status", "Choose a status.")
+        return cleaned

@@ -1,0 +1,234 @@
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+
+from leads import roles
+from leads.models import Lead, Message, MessageRole
+from leads.selectors import lead_list, lead_transcript
+from prompts.selectors import active_prompt_version
+from training import selectors, services
+from training.forms import ConversationExampleForm, ManualExampleForm, ReviewFilterForm
+from training.models import ExampleStatus, TrainingExample
+
+SUBMITTED = "Training example submitted successfully!"
+LEAD_CHOICES_LIMIT = 200
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _add_service_errors(form, exc: ValidationError) -> None:
+    """Attach a service's field errors to the form fields it has, the rest above the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+class TrainingHomeView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    permission_required = roles.PERM_VIEW_EXAMPLES
+    raise_exception = True
+
+    def get(self, request):
+        recent = list(selectors.training_example_list()[:10])
+        mine = list(
+            selectors.training_example_list().filter(submitted_by=request.user, status=ExampleStatus.PENDING)[
+                :10
+            ]
+        )
+        return render(
+            request,
+            "training/home.html",
+            {
+                "stats": selectors.training_example_stats(),
+                "active_prompt": active_prompt_version(),
+                "recent": recent,
+                "mine": mine,
+            },
+        )
+
+
+class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    permission_required = roles.PERM_SUBMIT_EXAMPLE
+    raise_exception = True
+
+    def get(self, request):
+        lead_id = _int_or_none(request.GET.get("lead"))
+        message_id = _int_or_none(request.GET.get("message"))
+        conversation_form = ConversationExampleForm(
+            prefix="conv", initial={"lead": lead_id, "message_id": message_id}
+        )
+        tab = "manual" if request.GET.get("tab") == "manual" else "conversation"
+        return self._render(
+            request, lead_id=lead_id, message_id=message_id, tab=tab, conversation_form=conversation_form
+        )
+
+    def post(self, request):
+        mode = request.POST.get("mode")
+        if mode == "manual":
+            form = ManualExampleForm(request.POST, prefix="manual")
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    services.training_example_submit_manual(
+                        submitter=request.user,
+                        user_message=data["user_message"],
+                        ai_response=data["ai_response"],
+                        example_type=data["example_type"],
+                        feedback=data["feedback"],
+                        expected_response=data["expected_response"],
+                    )
+                except ValidationError as exc:
+                    _add_service_errors(form, exc)
+                else:
+                    messages.success(request, SUBMITTED)
+                    return redirect("dashboard:training_home")
+            return self._render(request, lead_id=None, message_id=None, tab="manual", manual_form=form)
+
+        form = ConversationExampleForm(request.POST, prefix="conv")
+        lead_id = _int_or_none(request.POST.get("conv-lead"))
+        message_id = _int_or_none(request.POST.get("conv-message_id"))
+        if form.is_valid():
+            data = form.cleaned_data
+            message = (
+                Message.objects.select_related("conversation", "in_reply_to")
+                .filter(pk=data["message_id"], conversation__lead_id=data["lead"])
+                .first()
+            )
+            if message is None:
+                form.add_error("message_id", "That reply is not part of this lead's conversation.")
+            else:
+                try:
+                    services.training_example_submit_from_conversation(
+                        message=message,
+                        submitter=request.user,
+                        example_type=data["example_type"],
+                        feedback=data["feedback"],
+                        expected_response=data["expected_response"],
+                    )
+                except ValidationError as exc:
+                    _add_service_errors(form, exc)
+                else:
+                    messages.success(request, SUBMITTED)
+                    return redirect("dashboard:training_home")
+        return self._render(
+            request, lead_id=lead_id, message_id=message_id, tab="conversation", conversation_form=form
+        )
+
+    def _render(self, request, *, lead_id, message_id, tab, conversation_form=None, manual_form=None):
+        lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
+        leads = list(lead_list()[:LEAD_CHOICES_LIMIT])
+        if lead is not None and all(candidate.pk != lead.pk for candidate in leads):
+            leads.insert(0, lead)
+        transcript = list(lead_transcript(lead=lead)) if lead is not None else []
+        selected = None
+        lead_before = None
+        for message in transcript:
+            if message.role == MessageRole.LEAD:
+                lead_before = message
+            elif message.role == MessageRole.AGENT:
+                message.lead_before = lead_before
+                if message.pk == message_id:
+                    selected = message
+        if conversation_form is None:
+            conversation_form = ConversationExampleForm(prefix="conv", initial={"lead": lead_id})
+        return render(
+            request,
+            "training/submit.html",
+            {
+                "tab": tab,
+                "leads": leads,
+                "lead": lead,
+                "transcript": transcript,
+                "selected": selected,
+                "agent_role": MessageRole.AGENT,
+                "conversation_form": conversation_form,
+                "manual_form": manual_form or ManualExampleForm(prefix="manual"),
+            },
+        )
+
+
+class TrainingReviewView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    permission_required = roles.PERM_REVIEW_EXAMPLE
+    raise_exception = True
+    paginate_by = 20
+
+    def get(self, request):
+        form = ReviewFilterForm(request.GET or None)
+        status = form.cleaned_data["status"] if form.is_valid() else ""
+        page = Paginator(selectors.training_review_queue(status=status), self.paginate_by).get_page(
+            request.GET.get("page")
+        )
+        examples = list(page.object_list)
+        excerpts = selectors.training_example_excerpts(examples=examples)
+        for example in examples:
+            example.excerpt = excerpts.get(example.pk, [])
+        query = request.GET.copy()
+        query.pop("page", None)
+        return render(
+            request,
+            "training/review.html",
+            {
+                "form": form,
+                "page": page,
+                "examples": examples,
+                "query": query.urlencode(),
+                "pending_count": selectors.training_example_stats()["pending"],
+            },
+        )
+
+    def post(self, request):
+        action = request.POST.get("action")
+        decide = {
+            "approve": lambda example, note: services.training_example_approve(
+                example=example, reviewer=request.user, note=note
+            ),
+            "reject": lambda example, note: services.training_example_reject(
+                example=example, reviewer=request.user, note=note
+            ),
+            "reopen": lambda example, note: services.training_example_reopen(
+                example=example, user=request.user, note=note
+            ),
+        }.get(action)
+        ids = [i for i in (_int_or_none(v) for v in request.POST.getlist("ids")) if i is not None]
+        note = request.POST.get("note", "")
+        if decide is None or not ids:
+            messages.error(request, "Select at least one example and an action.")
+        else:
+            done, skipped = 0, []
+            for example in TrainingExample.objects.filter(pk__in=ids).order_by("created_at", "id"):
+                try:
+                    decide(example, note)
+                    done += 1
+                except (ValidationError, PermissionDenied) as exc:
+                    skipped.append(f"#{example.pk}: {' '.join(getattr(exc, 'messages', [str(exc)]))}")
+            label = {"approve": "Approved", "reject": "Rejected", "reopen": "Reopened"}[action]
+            if done:
+                messages.success(request, f"{label} {done} example(s).")
+            if skipped:
+                messages.warning(request, "Skipped " + "; ".join(skipped))
+        next_url = request.POST.get("next", "")
+        if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+            return redirect(next_url)
+        return redirect("dashboard:training_review")
+
+
+class TrainingExampleDeleteView(LoginRequiredMixin, View):
+    def post(self, request, example_id: int):
+        example = get_object_or_404(TrainingExample, pk=example_id)
+        try:
+            services.training_example_delete(example=example, user=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Example #{example_id} deleted.")
+        return redirect("dashboard:training_home")
