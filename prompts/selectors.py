@@ -204,18 +204,30 @@ def prompt_version_list_with_results(
     return versions
 
 
-def prompt_version_get(*, version_id: int) -> PromptVersion | None:
-    """One version with its full text and its results."""
-    version = prompt_version_list().defer(None).filter(pk=version_id).first()
+def _with_results(version: PromptVersion | None) -> PromptVersion | None:
     if version is not None:
         version.results = prompt_version_results(versions=[version])[version.pk]
     return version
 
 
+def prompt_version_get(*, version_id: int) -> PromptVersion | None:
+    """One version with its full text and its results."""
+    return _with_results(prompt_version_list().defer(None).filter(pk=version_id).first())
+
+
 def prompt_version_get_active() -> PromptVersion | None:
     """The active version with its full text and results, for the pages and the API (not the agent)."""
-    active_id = PromptVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
-    return prompt_version_get(version_id=active_id) if active_id is not None else None
+    return _with_results(prompt_version_list().defer(None).filter(is_active=True).first())
+
+
+def prompt_version_latest_other(*, exclude_id: int) -> PromptVersion | None:
+    """The newest version other than `exclude_id`, with its text: what the page compares by default."""
+    return (
+        PromptVersion.objects.exclude(pk=exclude_id)
+        .order_by("-version")
+        .only("pk", "version", "content", "is_active")
+        .first()
+    )
 
 
 def prompt_version_content(*, version_id: int) -> PromptVersion | None:

@@ -60,12 +60,7 @@ class PromptEditorView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView
         if wanted and wanted.isdigit():
             version = selectors.prompt_version_content(version_id=int(wanted))
         else:
-            newest_other = (
-                PromptVersion.objects.exclude(pk=active.pk).order_by("-version").values("pk").first()
-            )
-            version = (
-                selectors.prompt_version_content(version_id=newest_other["pk"]) if newest_other else None
-            )
+            version = selectors.prompt_version_latest_other(exclude_id=active.pk)
         if version is None:
             return None
         text = selectors.prompt_version_diff(version=version, against=active)
