@@ -26,7 +26,6 @@ class DashboardHomeView(LoginRequiredMixin, TemplateView):
 
 class LeadListView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = roles.PERM_VIEW_LEADS
-    raise_exception = True
     paginate_by = 25
 
     def get(self, request):
@@ -48,7 +47,6 @@ class LeadListView(LoginRequiredMixin, PermissionRequiredMixin, View):
 
 class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = roles.PERM_VIEW_LEADS
-    raise_exception = True
 
     def get(self, request, lead_id: int):
         lead = get_object_or_404(Lead.objects.select_related("assignee"), pk=lead_id)
@@ -73,7 +71,6 @@ class LeadActionView(LoginRequiredMixin, PermissionRequiredMixin, View):
     """Status changes and bot pause/resume from the lead page; each calls one lead service."""
 
     permission_required = roles.PERM_CHANGE_LEAD
-    raise_exception = True
 
     def post(self, request, lead_id: int):
         lead = get_object_or_404(Lead, pk=lead_id)

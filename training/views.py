@@ -36,7 +36,6 @@ def _add_service_errors(form, exc: ValidationError) -> None:
 
 class TrainingHomeView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = roles.PERM_VIEW_EXAMPLES
-    raise_exception = True
 
     def get(self, request):
         recent = list(selectors.training_example_list()[:10])
@@ -59,7 +58,6 @@ class TrainingHomeView(LoginRequiredMixin, PermissionRequiredMixin, View):
 
 class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = roles.PERM_SUBMIT_EXAMPLE
-    raise_exception = True
 
     def get(self, request):
         lead_id = _int_or_none(request.GET.get("lead"))
@@ -159,7 +157,6 @@ class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
 
 class TrainingReviewView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = roles.PERM_REVIEW_EXAMPLE
-    raise_exception = True
     paginate_by = 20
 
     def get(self, request):
