@@ -1,1 +1,7 @@
-webhook_patterns: list = []
+from django.urls import path
+
+from agent.apis import ManyChatWebhookApi
+
+webhook_patterns = [
+    path("manychat/", ManyChatWebhookApi.as_view(), name="manychat"),
+]

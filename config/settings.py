@@ -197,6 +197,10 @@ AGENT_MAX_HISTORY_MESSAGES = env_int("AGENT_MAX_HISTORY_MESSAGES", 20)
 AGENT_MAX_TRAINING_EXAMPLES = env_int("AGENT_MAX_TRAINING_EXAMPLES", 12)
 AGENT_DEDUPE_WINDOW_SECONDS = env_int("AGENT_DEDUPE_WINDOW_SECONDS", 120)
 AGENT_WEBHOOK_MAX_BODY_BYTES = env_int("AGENT_WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
+# A turn that has not completed this long after the message arrived is retried (beat + retry_turns).
+AGENT_RETRY_AFTER_SECONDS = env_int("AGENT_RETRY_AFTER_SECONDS", 120)
+AGENT_MAX_TURN_ATTEMPTS = env_int("AGENT_MAX_TURN_ATTEMPTS", 3)
+AGENT_RETRY_MAX_AGE_HOURS = env_int("AGENT_RETRY_MAX_AGE_HOURS", 24)
 
 # --- ManyChat ----------------------------------------------------------------------------------------
 MANYCHAT_WEBHOOK_SECRET = env_str("MANYCHAT_WEBHOOK_SECRET", "" if not DEBUG else "local-dev-webhook-secret")
@@ -204,6 +208,10 @@ MANYCHAT_WEBHOOK_SECRET_PREVIOUS = env_str("MANYCHAT_WEBHOOK_SECRET_PREVIOUS", "
 MANYCHAT_API_TOKEN = env_str("MANYCHAT_API_TOKEN", "")
 MANYCHAT_API_BASE_URL = env_str("MANYCHAT_API_BASE_URL", "https://api.manychat.com")
 MANYCHAT_API_TIMEOUT_SECONDS = env_float("MANYCHAT_API_TIMEOUT_SECONDS", 10.0)
+# Tag and custom field the agent sets in ManyChat (they must exist in the account; empty disables).
+MANYCHAT_QUALIFIED_TAG = env_str("MANYCHAT_QUALIFIED_TAG", "qualified")
+MANYCHAT_STAGE_FIELD = env_str("MANYCHAT_STAGE_FIELD", "lead_stage")
+MANYCHAT_HANDOFF_TAG = env_str("MANYCHAT_HANDOFF_TAG", "needs_human")
 if not DEBUG and not MANYCHAT_WEBHOOK_SECRET:
     raise ImproperlyConfigured("MANYCHAT_WEBHOOK_SECRET must be set when DJANGO_DEBUG is off.")
 

@@ -65,3 +65,86 @@ def lead_status_counts() -> dict[str, int]:
     aggregates["needs_human"] = Count("id", filter=Q(needs_human=True))
     aggregates["bot_paused"] = Count("id", filter=Q(bot_paused=True))
     return Lead.objects.aggregate(**aggregates)
+
+
+def conversation_open_for_subscriber(*, subscriber_id: str) -> Any:
+    """The open conversation of a subscriber with its lead, in one query (None if either is missing)."""
+    from leads.models import Conversation, ConversationStatus
+
+    return (
+        Conversation.objects.select_related("lead")
+        .filter(lead__manychat_subscriber_id=subscriber_id, status=ConversationStatus.OPEN)
+        .first()
+    )
+
+
+def message_history(*, conversation_id: int, limit: int, before_id: int | None = None) -> list[Any]:
+    """The last `limit` messages of a conversation (those before message `before_id`), oldest first."""
+    from leads.models import Message
+
+    queryset = Message.objects.filter(conversation_id=conversation_id)
+    if before_id is not None:
+        queryset = queryset.filter(pk__lt=before_id)
+    rows = list(
+        queryset.only(
+            "id", "role", "text", "created_at", "in_reply_to_id", "delivery_status", "conversation_id"
+        ).order_by("-created_at", "-id")[:limit]
+    )
+    rows.reverse()
+    return rows
+
+
+def message_get_inbound(*, message_id: int) -> Any:
+    """A lead's message with its conversation and lead, or None."""
+    from leads.models import Message, MessageRole
+
+    return (
+        Message.objects.select_related("conversation__lead")
+        .filter(pk=message_id, role=MessageRole.LEAD)
+        .first()
+    )
+
+
+def message_agent_reply(*, inbound_id: int) -> Any:
+    """The agent's reply to an inbound message, or None."""
+    from leads.models import Message, MessageRole
+
+    return Message.objects.filter(in_reply_to_id=inbound_id, role=MessageRole.AGENT).first()
+
+
+def message_turns_incomplete(*, older_than: Any, newer_than: Any, max_attempts: int, limit: int) -> list[int]:
+    """Ids of lead messages whose turn neither answered nor gave up, oldest first (for the retry sweep)."""
+    from django.db.models import Exists, OuterRef
+
+    from leads.models import DeliveryStatus, Message, MessageRole
+
+    replies = Message.objects.filter(in_reply_to_id=OuterRef("pk"), role=MessageRole.AGENT)
+    return list(
+        Message.objects.filter(
+            role=MessageRole.LEAD,
+            delivery_status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.PROCESSING, DeliveryStatus.FAILED],
+            attempts__lt=max_attempts,
+            created_at__lt=older_than,
+            created_at__gte=newer_than,
+        )
+        .filter(~Exists(replies))
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def message_replies_undelivered(*, older_than: Any, newer_than: Any, limit: int) -> list[int]:
+    """Ids of inbound messages whose stored agent reply still waits for delivery (for the retry sweep)."""
+    from leads.models import DeliveryStatus, Message, MessageRole
+
+    return list(
+        Message.objects.filter(
+            role=MessageRole.AGENT,
+            delivery_status=DeliveryStatus.PENDING,
+            in_reply_to__isnull=False,
+            created_at__lt=older_than,
+            created_at__gte=newer_than,
+        )
+        .order_by("created_at", "id")
+        .values_list("in_reply_to_id", flat=True)[:limit]
+    )

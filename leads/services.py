@@ -105,3 +105,199 @@ def lead_resume_bot(*, lead: Lead, actor: Any = None) -> Lead:
         activity_record(verb="lead.bot_resumed", lead=lead, actor=actor)
     lead.refresh_from_db(fields=["bot_paused", "needs_human", "handoff_reason", "updated_at"])
     return lead
+
+
+# --- Ingestion from the ManyChat webhook (called by agent.services) -------------------------------------
+
+
+def lead_upsert_from_manychat(
+    *,
+    subscriber_id: str,
+    channel: str,
+    profile: dict[str, str],
+    at: Any,
+    existing: Lead | None = None,
+) -> Lead:
+    """Find or create the lead for a subscriber, refresh what ManyChat told us, stamp last_message_at.
+
+    Race-safe: two first messages at once both end up with the one row (get_or_create retries the read
+    after losing the insert race on the unique subscriber id). Empty incoming values never erase data.
+    """
+    lead = existing
+    if lead is None:
+        lead, created = Lead.objects.get_or_create(
+            manychat_subscriber_id=subscriber_id,
+            defaults={"channel": channel, "last_message_at": at, **{k: v for k, v in profile.items() if v}},
+        )
+        if created:
+            return lead
+    changes: dict[str, Any] = {"last_message_at": at, "updated_at": timezone.now()}
+    for name, value in profile.items():
+        if value and getattr(lead, name) != value:
+            changes[name] = value
+    if channel != "other" and lead.channel != channel:
+        changes["channel"] = channel
+    Lead.objects.filter(pk=lead.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    return lead
+
+
+def conversation_open_or_create(*, lead: Lead, channel: str, at: Any, existing: Any = None) -> Any:
+    """The lead's open conversation (one at most, a partial unique index holds it), touched at `at`."""
+    from django.db import IntegrityError
+
+    from leads.models import Conversation, ConversationStatus
+
+    conversation = existing
+    if conversation is None:
+        conversation = Conversation.objects.filter(lead=lead, status=ConversationStatus.OPEN).first()
+        if conversation is None:
+            try:
+                with transaction.atomic():
+                    return Conversation.objects.create(
+                        lead=lead, channel=channel, status=ConversationStatus.OPEN, last_message_at=at
+                    )
+            except IntegrityError:
+                conversation = Conversation.objects.get(lead=lead, status=ConversationStatus.OPEN)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=at)
+    conversation.last_message_at = at
+    return conversation
+
+
+def message_record_inbound(*, conversation: Any, text: str, dedupe_key: str) -> tuple[Any, bool]:
+    """Store a lead's message once per dedupe key. Returns (message, created); a repeat returns the first."""
+    from django.db import IntegrityError
+
+    from leads.models import Message, MessageRole
+
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation, role=MessageRole.LEAD, text=text, dedupe_key=dedupe_key
+            )
+    except IntegrityError:
+        return Message.objects.get(dedupe_key=dedupe_key), False
+    return message, True
+
+
+def message_record_agent_reply(
+    *,
+    inbound: Any,
+    text: str,
+    prompt_version_id: int | None,
+    delivery_status: str,
+    model: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    latency_ms: int | None = None,
+) -> tuple[Any, bool]:
+    """Store the agent's one reply to an inbound message and mark the turn answered.
+
+    A partial unique index allows one agent reply per inbound message, so a retried or concurrent turn
+    gets (existing reply, False) instead of answering twice. The version that wrote the reply is credited
+    by prompts.tasks.record_reply once this commits.
+    """
+    from django.db import IntegrityError
+
+    from leads.models import DeliveryStatus, Message, MessageRole
+
+    try:
+        with transaction.atomic():
+            reply = Message.objects.create(
+                conversation_id=inbound.conversation_id,
+                role=MessageRole.AGENT,
+                text=text,
+                in_reply_to=inbound,
+                prompt_version_id=prompt_version_id,
+                delivery_status=delivery_status,
+                model=model[:100],
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                latency_ms=latency_ms,
+            )
+            Message.objects.filter(pk=inbound.pk).update(
+                delivery_status=DeliveryStatus.ANSWERED, attempts=models.F("attempts") + 1, error=""
+            )
+            if prompt_version_id is not None:
+                from prompts.tasks import record_reply
+
+                reply_id = reply.pk
+                transaction.on_commit(lambda: record_reply.delay(reply_id))
+    except IntegrityError:
+        return Message.objects.get(in_reply_to=inbound, role=MessageRole.AGENT), False
+    return reply, True
+
+
+def message_record_turn_failure(*, message_id: int, error: str, status: str = "failed") -> int:
+    """Record a failed (or skipped) turn on the inbound message; returns the attempts made so far."""
+    from leads.models import Message
+
+    Message.objects.filter(pk=message_id).update(
+        delivery_status=status, error=error[:2000], attempts=models.F("attempts") + 1
+    )
+    return Message.objects.filter(pk=message_id).values_list("attempts", flat=True).first() or 0
+
+
+def message_set_delivery(*, message_id: int, status: str, error: str = "") -> None:
+    from leads.models import Message
+
+    Message.objects.filter(pk=message_id).update(delivery_status=status, error=error[:2000])
+
+
+def message_record_outbound(*, conversation_id: int, text: str, delivery_status: str, model: str = "") -> Any:
+    """An agent line that answers no message in particular (the fallback line), kept in the transcript."""
+    from leads.models import Message, MessageRole
+
+    return Message.objects.create(
+        conversation_id=conversation_id,
+        role=MessageRole.AGENT,
+        text=text,
+        delivery_status=delivery_status,
+        model=model[:100],
+    )
+
+
+@transaction.atomic
+def lead_flag_for_human(*, lead: Lead, reason: str, pause_bot: bool, verb: str = "lead.handed_off") -> bool:
+    """Flag a lead for a person (and optionally silence the bot). Notifies operators when newly flagged."""
+    from leads import roles
+    from leads.selectors import users_with_permission
+
+    condition = models.Q(needs_human=False)
+    if pause_bot:
+        condition |= models.Q(bot_paused=False)
+    changes: dict[str, Any] = {
+        "needs_human": True,
+        "handoff_reason": reason[:500],
+        "updated_at": timezone.now(),
+    }
+    if pause_bot:
+        changes["bot_paused"] = True
+    updated = Lead.objects.filter(condition, pk=lead.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    if not updated:
+        return False
+    activity_record(verb=verb, lead=lead, data={"reason": reason[:500], "bot_paused": pause_bot})
+    notification_notify(
+        recipients=users_with_permission(perm=roles.PERM_CHANGE_LEAD),
+        verb=verb,
+        message=f"{lead.display_name} needs a person: {reason}"[:500],
+        target=lead,
+        url=f"/dashboard/leads/{lead.pk}/",
+    )
+    return True
+
+
+@transaction.atomic
+def lead_merge_qualification_data(*, lead: Lead, fields: dict[str, Any]) -> Lead:
+    """Merge facts the agent learned into the lead's qualification data (row-locked, no lost update)."""
+    if not fields:
+        return lead
+    locked = Lead.objects.select_for_update().only("id", "qualification_data").get(pk=lead.pk)
+    data = dict(locked.qualification_data or {})
+    data.update(fields)
+    Lead.objects.filter(pk=lead.pk).update(qualification_data=data, updated_at=timezone.now())
+    lead.qualification_data = data
+    return lead

@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 
 from tests.factories import UserFactory
+from tests.fakes.fixtures import fake_manychat, fake_openai  # noqa: F401  (shared fixtures)
 
 
 @pytest.fixture(autouse=True)

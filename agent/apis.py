@@ -1,0 +1,109 @@
+import hmac
+import logging
+import time
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from rest_framework import status
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agent import services
+from agent.payloads import PayloadError, payload_parse
+
+logger = logging.getLogger(__name__)
+
+
+class _RawParser(BaseParser):
+    """Accept any content type: ManyChat's builder does not always send application/json."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
+
+
+def _secrets() -> list[bytes]:
+    return [
+        s.encode() for s in (settings.MANYCHAT_WEBHOOK_SECRET, settings.MANYCHAT_WEBHOOK_SECRET_PREVIOUS) if s
+    ]
+
+
+def _presented_secret(request) -> bytes:
+    header = request.META.get("HTTP_X_WEBHOOK_SECRET")
+    if header:
+        return header.strip().encode()
+    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip().encode()
+    return b""
+
+
+def _authenticated(request) -> bool:
+    presented = _presented_secret(request)
+    # Compare against every configured secret (current and previous) so timing says nothing about which.
+    matches = [hmac.compare_digest(presented, secret) for secret in _secrets()]
+    return bool(presented) and any(matches)
+
+
+class ManyChatWebhookApi(APIView):
+    """POST /webhooks/manychat/: a lead's message from ManyChat; answers with a Dynamic Block v2 body.
+
+    401 wrong or missing secret (nothing written), 413 body too large, 400 bad JSON or no subscriber id
+    or text, 503 database unreachable (nothing acknowledged that was not stored). Once the message is
+    stored the answer is always 200 with a valid v2 body, whatever happens after.
+
+    ManyChat's body has no fixed shape, so agent.payloads normalises it (in place of an InputSerializer)
+    and agent.manychat builds the v2 body (in place of an OutputSerializer).
+    """
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    parser_classes = [_RawParser]
+    renderer_classes = [JSONRenderer]
+
+    def post(self, request):
+        started = time.monotonic()
+        if not _authenticated(request):
+            return Response(
+                {"error": "invalid or missing webhook secret"}, status=status.HTTP_401_UNAUTHORIZED
+            )
+        limit = settings.AGENT_WEBHOOK_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return Response(
+                {"error": f"body larger than {limit} bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            )
+        raw = request.body
+        if len(raw) > limit:
+            return Response(
+                {"error": f"body larger than {limit} bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            )
+        try:
+            inbound = payload_parse(raw=raw)
+        except PayloadError as exc:
+            return Response({"error": exc.message, "field": exc.field}, status=status.HTTP_400_BAD_REQUEST)
+
+        try:
+            stored = services.inbound_store(inbound=inbound)
+        except (OperationalError, InterfaceError) as exc:
+            logger.error("webhook: database unreachable, message not stored: %s", exc)
+            return Response(
+                {"error": "database unavailable, retry later"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "5"},
+            )
+
+        try:
+            outcome = services.turn_run_in_webhook(stored=stored, started=started)
+            body = outcome.body
+        except Exception:
+            # Stored but unanswered: the lead gets the fallback line and the retry sweep finishes the turn.
+            logger.exception("webhook: turn failed after message %s was stored", stored.message.pk)
+            body = services.webhook_fallback_body(channel=stored.lead.channel)
+        return Response(body)

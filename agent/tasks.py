@@ -1,0 +1,34 @@
+import logging
+
+from celery import shared_task
+
+from agent import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="agent.complete_turn",
+    time_limit=180,
+    soft_time_limit=150,
+    max_retries=5,
+    autoretry_for=(services.DeliveryRetryable,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+)
+def complete_turn(message_id: int) -> str:
+    """Answer a lead's message and deliver it through sendContent (a no-op once done)."""
+    return services.turn_complete(message_id=message_id)
+
+
+@shared_task(name="agent.retry_incomplete_turns", time_limit=60, soft_time_limit=50)
+def retry_incomplete_turns(limit: int = 100) -> dict[str, int]:
+    """Beat: queue the turns that never completed (process died, model down, ManyChat down)."""
+    due = services.turns_retry_incomplete(limit=limit)
+    message_ids = sorted(set(due["unanswered"]) | set(due["undelivered"]))
+    for message_id in message_ids:
+        complete_turn.delay(message_id)
+    if message_ids:
+        logger.info("queued %s incomplete agent turns", len(message_ids))
+    return {key: len(ids) for key, ids in due.items()}
