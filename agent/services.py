@@ -90,6 +90,7 @@ def inbound_store(*, inbound: InboundMessage) -> StoredInbound:
             profile=inbound.profile(),
             at=at,
             existing=conversation.lead if conversation is not None else None,
+            custom_fields=inbound.custom_fields,
         )
         conversation = lead_services.conversation_open_or_create(
             lead=lead, channel=lead.channel, at=at, existing=conversation

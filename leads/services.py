@@ -117,21 +117,28 @@ def lead_upsert_from_manychat(
     profile: dict[str, str],
     at: Any,
     existing: Lead | None = None,
+    custom_fields: dict[str, Any] | None = None,
 ) -> Lead:
     """Find or create the lead for a subscriber, refresh what ManyChat told us, stamp last_message_at.
 
     Race-safe: two first messages at once both end up with the one row (get_or_create retries the read
     after losing the insert race on the unique subscriber id). Empty incoming values never erase data.
+    ManyChat custom fields with a value are kept in qualification_data["manychat_fields"].
     """
+    fields = {k: v for k, v in (custom_fields or {}).items() if v not in (None, "")}
     lead = existing
     if lead is None:
-        lead, created = Lead.objects.get_or_create(
-            manychat_subscriber_id=subscriber_id,
-            defaults={"channel": channel, "last_message_at": at, **{k: v for k, v in profile.items() if v}},
-        )
+        defaults: dict[str, Any] = {"channel": channel, "last_message_at": at}
+        defaults.update({k: v for k, v in profile.items() if v})
+        if fields:
+            defaults["qualification_data"] = {"manychat_fields": fields}
+        lead, created = Lead.objects.get_or_create(manychat_subscriber_id=subscriber_id, defaults=defaults)
         if created:
             return lead
     changes: dict[str, Any] = {"last_message_at": at, "updated_at": timezone.now()}
+    known = (lead.qualification_data or {}).get("manychat_fields") or {}
+    if fields and {**known, **fields} != known:
+        changes["qualification_data"] = {**(lead.qualification_data or {}), "manychat_fields": {**known, **fields}}
     for name, value in profile.items():
         if value and getattr(lead, name) != value:
             changes[name] = value
