@@ -1,0 +1,79 @@
+from urllib.parse import urlencode
+
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.shortcuts import render
+from django.urls import reverse
+from django.views import View
+
+from leads import roles
+from training.insights import (
+    InsightsFilter,
+    insights_default_range,
+    insights_prompt_version_choices,
+    training_insights,
+)
+from training.insights_apis import InsightsFilterSerializer
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _version_row(v: dict) -> dict:
+    return {
+        **v,
+        "rate": _percent(v["success_rate"]),
+        "interval": f"{_percent(v['success_rate_low'])} – {_percent(v['success_rate_high'])}",
+    }
+
+
+class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """The insights page: charts drawn by static/js/insights.js from the json_script data, tables beside."""
+
+    permission_required = roles.PERM_VIEW_EXAMPLES
+    raise_exception = True
+
+    def get(self, request):
+        params = {k: request.GET.get(k, "") for k in ("start", "end", "prompt_version")}
+        parsed = InsightsFilterSerializer(data={k: v for k, v in params.items() if v})
+        errors = {}
+        if parsed.is_valid():
+            f = InsightsFilter(**parsed.validated_data)
+        else:
+            errors = {field: " ".join(str(m) for m in messages) for field, messages in parsed.errors.items()}
+            start, end = insights_default_range()
+            f = InsightsFilter(start=start, end=end)
+        insights = training_insights(f=f)
+        query = {"start": f.start.isoformat(), "end": f.end.isoformat()}
+        if f.prompt_version_id is not None:
+            query["prompt_version"] = f.prompt_version_id
+        return render(
+            request,
+            "training/insights.html",
+            {
+                "insights": insights,
+                "filter": f,
+                "errors": errors,
+                "versions": insights_prompt_version_choices(),
+                "median_review": _duration(insights["review_time"]["median_seconds"]),
+                "daily": list(
+                    zip(insights["submissions_per_day"], insights["decisions_per_day"], strict=True)
+                ),
+                "version_rows": [_version_row(v) for v in insights["prompt_versions"]],
+                "csv_url": f"{reverse('api:insights_csv')}?{urlencode(query)}",
+                "api_url": f"{reverse('api:training_insights')}?{urlencode(query)}",
+            },
+        )
