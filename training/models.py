@@ -87,6 +87,16 @@ class TrainingExample(models.Model):
             models.Index(fields=["status"], name="idx_training_status"),
             models.Index(fields=["submitted_by"], name="idx_training_submitted"),
             models.Index(fields=["-created_at"], name="idx_training_created"),
+            # Insights: covering indexes (the grouped columns as trailing keys, which SQLite accepts too), so
+            # the per-range aggregates are index-only scans.
+            models.Index(
+                fields=["created_at", "status", "example_type", "submitted_by", "message"],
+                name="idx_training_insights_created",
+            ),
+            models.Index(
+                fields=["approved_at", "status", "created_at", "approved_by", "message"],
+                name="idx_training_insights_decided",
+            ),
         ]
 
     def __str__(self) -> str:

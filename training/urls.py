@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis, views
+from training import apis, insights_apis, insights_views, views
 
 api_patterns = [
     path("training/examples/", apis.TrainingExampleListApi.as_view(), name="training_examples"),
@@ -15,6 +15,8 @@ api_patterns = [
         apis.TrainingExampleApproveApi.as_view(),
         name="training_approve",
     ),
+    path("training/insights/", insights_apis.TrainingInsightsApi.as_view(), name="training_insights"),
+    path("training/insights.csv", insights_apis.TrainingInsightsCsvApi.as_view(), name="insights_csv"),
 ]
 
 page_patterns = [
@@ -26,4 +28,5 @@ page_patterns = [
         views.TrainingExampleDeleteView.as_view(),
         name="training_example_delete",
     ),
+    path("training/insights/", insights_views.TrainingInsightsView.as_view(), name="training_insights"),
 ]
