@@ -22,7 +22,7 @@ class TrainingExampleAdmin(admin.ModelAdmin):
     list_select_related = ("submitted_by", "approved_by")
     raw_id_fields = ("conversation", "message", "submitted_by")
     readonly_fields = ("status", "approved_by", "approved_at", "review_note", "created_at", "updated_at")
-    actions = ("approve_selected", "reject_selected")
+    actions = ("approve_selected", "reject_selected", "reopen_selected")
 
     @admin.display(description="Feedback")
     def short_feedback(self, obj: TrainingExample) -> str:
@@ -33,6 +33,7 @@ class TrainingExampleAdmin(admin.ModelAdmin):
         if not request.user.has_perm(roles.PERM_REVIEW_EXAMPLE):
             actions.pop("approve_selected", None)
             actions.pop("reject_selected", None)
+            actions.pop("reopen_selected", None)
         return actions
 
     def _decide(self, request, queryset, decide, label: str) -> None:
@@ -55,6 +56,13 @@ class TrainingExampleAdmin(admin.ModelAdmin):
     @admin.action(description="Reject selected examples", permissions=["review"])
     def reject_selected(self, request, queryset):
         self._decide(request, queryset, services.training_example_reject, "Rejected")
+
+    @admin.action(description="Reopen selected examples (back to pending)", permissions=["review"])
+    def reopen_selected(self, request, queryset):
+        def reopen(*, example, reviewer, note):
+            return services.training_example_reopen(example=example, user=reviewer, note=note)
+
+        self._decide(request, queryset, reopen, "Reopened")
 
     def has_review_permission(self, request) -> bool:
         return request.user.has_perm(roles.PERM_REVIEW_EXAMPLE)
