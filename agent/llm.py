@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
+import openai.resources.chat.completions  # noqa: F401  (the SDK imports it lazily: ~1 s inside the first call)
 from django.conf import settings
 
 logger = logging.getLogger(__name__)

@@ -332,16 +332,18 @@ def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome
         _turn_skip_paused(inbound=inbound, lead=lead)
         return TurnOutcome(body=manychat.dynamic_block_empty(), state="skipped")
     if settings.AGENT_ASYNC_MODE:
+        body = _holding_body(stored=stored)  # written before the task may start on the same rows
         turn_defer(message_id=inbound.pk)
-        return TurnOutcome(body=_holding_body(stored=stored), state="deferred")
+        return TurnOutcome(body=body, state="deferred")
 
     deadline = started + settings.AGENT_REPLY_DEADLINE_SECONDS
     try:
         version, result = _answer(inbound=inbound, lead=lead, history=stored.history, deadline=deadline)
     except llm.LlmError as exc:
         if exc.kind == "timeout":
+            body = _holding_body(stored=stored)
             turn_defer(message_id=inbound.pk)
-            return TurnOutcome(body=_holding_body(stored=stored), state="deferred")
+            return TurnOutcome(body=body, state="deferred")
         fallback = _turn_fail(inbound=inbound, lead=lead, error=str(exc))
         if fallback:
             lead_services.message_record_outbound(

@@ -6,7 +6,6 @@ import time
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection
-from django.test.utils import CaptureQueriesContext
 
 from leads.models import Activity, Conversation, DeliveryStatus, Lead, Message, MessageRole, Notification
 from prompts.models import PromptVersion, PromptVersionConversation
@@ -26,7 +25,12 @@ def texts(response) -> list[str]:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"HTTP_X_WEBHOOK_SECRET": "wrong"}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": "Basic x"}],
+    [
+        {},
+        {"HTTP_X_WEBHOOK_SECRET": "wrong"},
+        {"HTTP_AUTHORIZATION": "Bearer wrong"},
+        {"HTTP_AUTHORIZATION": "Basic x"},
+    ],
 )
 def test_bad_or_missing_secret_is_401_and_writes_nothing(webhook, fake_openai, headers):
     response = webhook(flat_body(), secret=None, **headers)
@@ -88,7 +92,9 @@ def test_database_unreachable_is_503_and_nothing_is_acknowledged(webhook, fake_o
 
 
 def test_flat_body_is_stored_answered_and_recorded(webhook, active_prompt, fake_openai):
-    fake_openai.reply_with({"reply": "Memberships start at $30/month!", "qualified": False, "lead_fields": {}})
+    fake_openai.reply_with(
+        {"reply": "Memberships start at $30/month!", "qualified": False, "lead_fields": {}}
+    )
     response = webhook(flat_body(username="mia.k"))
     assert response.status_code == 200
     body = response.json()
@@ -126,18 +132,30 @@ def test_full_contact_data_bodies_are_answered(webhook, active_prompt, fake_open
     assert lead.qualification_data == {"manychat_fields": {"budget": "2000"}}
 
 
-def test_model_input_has_prompt_examples_lead_and_bounded_history(webhook, active_prompt, fake_openai, settings):
+def test_model_input_has_prompt_examples_lead_and_bounded_history(
+    webhook, active_prompt, fake_openai, settings
+):
     settings.AGENT_MAX_HISTORY_MESSAGES = 4
     TrainingExampleFactory(
-        status="approved", approved_at="2026-01-01T00:00Z", example_type="correction",
-        user_message="Do you have a pool?", ai_response="No idea.", expected_response="Yes, a 25 m pool!",
+        status="approved",
+        approved_at="2026-01-01T00:00Z",
+        example_type="correction",
+        user_message="Do you have a pool?",
+        ai_response="No idea.",
+        expected_response="Yes, a 25 m pool!",
         feedback="Know the facilities.",
     )
     TrainingExampleFactory(
-        status="approved", approved_at="2026-01-02T00:00Z", example_type="bad",
-        user_message="Cancel my plan", ai_response="Too bad.", feedback="Rude.",
+        status="approved",
+        approved_at="2026-01-02T00:00Z",
+        example_type="bad",
+        user_message="Cancel my plan",
+        ai_response="Too bad.",
+        feedback="Rude.",
     )
-    TrainingExampleFactory(status="pending", user_message="unreviewed pool question", ai_response="x", feedback="y")
+    TrainingExampleFactory(
+        status="pending", user_message="unreviewed pool question", ai_response="x", feedback="y"
+    )
     for n in range(5):
         webhook(flat_body(text=f"message number {n}"))
     webhook(flat_body(text="Is there a pool at the gym?"))
@@ -155,7 +173,9 @@ def test_model_input_has_prompt_examples_lead_and_bounded_history(webhook, activ
     assert [m["role"] for m in messages[1:5]] == ["user", "assistant", "user", "assistant"]
 
 
-def test_query_count_is_pinned_for_a_returning_lead(webhook, active_prompt, fake_openai, django_assert_num_queries):
+def test_query_count_is_pinned_for_a_returning_lead(
+    webhook, active_prompt, fake_openai, django_assert_num_queries
+):
     webhook(flat_body(text="first"))
     # lead+conversation, 2 updates, history, message insert (savepoint x2), active prompt, examples,
     # reply insert + inbound update (savepoint x2); the test's outer transaction turns each atomic block
@@ -241,10 +261,10 @@ def test_retries_stop_after_max_attempts(webhook, active_prompt, fake_openai, fa
     assert fake_manychat.calls == 0  # the fallback went out once, in the webhook response
 
 
-def test_invalid_model_output_falls_back(webhook, active_prompt, fake_openai):
+def test_invalid_model_output_falls_back(webhook, active_prompt, fake_openai, settings):
     fake_openai.reply_with('{"reply": 42}')
     response = webhook(flat_body())
-    assert texts(response) == [pytest.importorskip("django.conf").settings.AGENT_FALLBACK_TEXT]
+    assert texts(response) == [settings.AGENT_FALLBACK_TEXT]
     assert Message.objects.get(role=MessageRole.LEAD).delivery_status == DeliveryStatus.FAILED
 
 
@@ -262,7 +282,9 @@ def test_no_active_prompt_answers_the_fallback_and_flags_never_guesses(webhook, 
 # --- Handoff, pause, qualification, performance ------------------------------------------------------------
 
 
-def test_paused_lead_gets_silence_activity_and_operators_notified(webhook, active_prompt, fake_openai, operator):
+def test_paused_lead_gets_silence_activity_and_operators_notified(
+    webhook, active_prompt, fake_openai, operator
+):
     LeadFactory(manychat_subscriber_id="9001", bot_paused=True)
     response = webhook(flat_body())
     assert response.status_code == 200
@@ -278,7 +300,11 @@ def test_model_handoff_pauses_the_bot_until_resumed(webhook, active_prompt, fake
     from leads.services import lead_resume_bot
 
     fake_openai.reply_with(
-        {"reply": "I'll get a teammate for you.", "handoff": True, "handoff_reason": "Wants a custom contract"}
+        {
+            "reply": "I'll get a teammate for you.",
+            "handoff": True,
+            "handoff_reason": "Wants a custom contract",
+        }
     )
     response = webhook(flat_body(text="I need a custom contract"))
     assert texts(response) == ["I'll get a teammate for you."]
@@ -303,7 +329,11 @@ def test_qualification_sets_status_actions_and_credits_the_version(
     with django_capture_on_commit_callbacks(execute=True):
         webhook(flat_body(text="Just looking"))
     fake_openai.reply_with(
-        {"reply": "Perfect, you qualify!", "qualified": True, "lead_fields": {"budget": "100/month", "goal": "fit"}}
+        {
+            "reply": "Perfect, you qualify!",
+            "qualified": True,
+            "lead_fields": {"budget": "100/month", "goal": "fit"},
+        }
     )
     with django_capture_on_commit_callbacks(execute=True):
         response = webhook(flat_body(text="I can pay 100/month and start Monday"))
@@ -316,7 +346,11 @@ def test_qualification_sets_status_actions_and_credits_the_version(
     assert Activity.objects.filter(verb="lead.status_changed", lead=lead, data__to="qualified").exists()
 
     active_prompt.refresh_from_db()
-    assert (active_prompt.total_conversations, active_prompt.qualified_conversations, active_prompt.total_replies) == (
+    assert (
+        active_prompt.total_conversations,
+        active_prompt.qualified_conversations,
+        active_prompt.total_replies,
+    ) == (
         1,
         1,
         2,
