@@ -3,6 +3,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -43,7 +44,7 @@ def _get_or_404(version_id: int) -> PromptVersion:
     return version
 
 
-class FiguresSerializer(serializers.Serializer):
+class PromptFiguresSerializer(serializers.Serializer):
     conversations = serializers.IntegerField()
     qualified = serializers.IntegerField()
     success_rate = serializers.FloatField(allow_null=True)
@@ -54,11 +55,11 @@ class FiguresSerializer(serializers.Serializer):
     tokens = serializers.IntegerField()
 
 
-class ResultsSerializer(FiguresSerializer):
-    since_activation = FiguresSerializer(allow_null=True)
+class PromptResultsSerializer(PromptFiguresSerializer):
+    since_activation = PromptFiguresSerializer(allow_null=True)
 
 
-class VersionSummarySerializer(serializers.Serializer):
+class PromptVersionSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     version = serializers.IntegerField()
     change_note = serializers.CharField()
@@ -71,18 +72,31 @@ class VersionSummarySerializer(serializers.Serializer):
     content_length = serializers.IntegerField()
     results = serializers.SerializerMethodField()
 
+    @extend_schema_field(PromptResultsSerializer)
     def get_results(self, obj: PromptVersion) -> dict[str, Any]:
-        return ResultsSerializer(obj.results.as_dict()).data
+        return PromptResultsSerializer(obj.results.as_dict()).data
 
 
-class VersionDetailSerializer(VersionSummarySerializer):
+class PromptVersionDetailSerializer(PromptVersionSummarySerializer):
     content = serializers.CharField()
 
 
-class DraftInputSerializer(serializers.Serializer):
+class PromptDraftInputSerializer(serializers.Serializer):
     # Stored exactly as typed: whitespace in a prompt can matter, so only the service judges emptiness.
     content = serializers.CharField(trim_whitespace=False, allow_blank=True)
     change_note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PromptDraftWithParentInputSerializer(PromptDraftInputSerializer):
+    parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class PromptVersionDiffSerializer(serializers.Serializer):
+    version_id = serializers.IntegerField(source="version.pk")
+    version = serializers.IntegerField(source="version.version")
+    against_id = serializers.IntegerField(source="against.pk")
+    against = serializers.IntegerField(source="against.version")
+    diff = serializers.CharField()
 
 
 class PromptVersionListApi(APIView):
@@ -93,9 +107,9 @@ class PromptVersionListApi(APIView):
         max_page_size = 100
         page_size_query_param = "page_size"
 
-    class OutputSerializer(VersionSummarySerializer):
-        pass
+    OutputSerializer = PromptVersionSummarySerializer
 
+    @extend_schema(operation_id="prompt_versions_list", responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         paginator = self.Pagination()
         page = paginator.paginate_queryset(selectors.prompt_version_list(), request, view=self)
@@ -106,12 +120,13 @@ class PromptVersionListApi(APIView):
 class PromptVersionCreateApi(APIView):
     permission_classes = [IsAuthenticated, CanCreate]
 
-    class InputSerializer(DraftInputSerializer):
-        parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+    InputSerializer = PromptDraftWithParentInputSerializer
 
-    class OutputSerializer(VersionDetailSerializer):
-        pass
+    OutputSerializer = PromptVersionDetailSerializer
 
+    @extend_schema(
+        operation_id="prompt_versions_create", request=InputSerializer, responses={201: OutputSerializer}
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -135,9 +150,9 @@ class PromptVersionCreateApi(APIView):
 class PromptVersionDetailApi(APIView):
     permission_classes = [IsAuthenticated, CanView]
 
-    class OutputSerializer(VersionDetailSerializer):
-        pass
+    OutputSerializer = PromptVersionDetailSerializer
 
+    @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, version_id: int) -> Response:
         return Response(self.OutputSerializer(_get_or_404(version_id)).data)
 
@@ -145,9 +160,9 @@ class PromptVersionDetailApi(APIView):
 class PromptVersionActivateApi(APIView):
     permission_classes = [IsAuthenticated, CanActivate]
 
-    class OutputSerializer(VersionDetailSerializer):
-        pass
+    OutputSerializer = PromptVersionDetailSerializer
 
+    @extend_schema(request=None, responses=OutputSerializer)
     def post(self, request: Request, version_id: int) -> Response:
         version = PromptVersion.objects.filter(pk=version_id).only("pk").first()
         if version is None:
@@ -159,9 +174,9 @@ class PromptVersionActivateApi(APIView):
 class PromptActiveGetApi(APIView):
     permission_classes = [IsAuthenticated, CanView]
 
-    class OutputSerializer(VersionDetailSerializer):
-        pass
+    OutputSerializer = PromptVersionDetailSerializer
 
+    @extend_schema(operation_id="prompt_active_retrieve", responses=OutputSerializer)
     def get(self, request: Request) -> Response:
         active = selectors.prompt_version_get_active()
         if active is None:
@@ -174,12 +189,13 @@ class PromptActiveDeployApi(APIView):
 
     permission_classes = [IsAuthenticated, CanActivate]
 
-    class InputSerializer(DraftInputSerializer):
-        pass
+    InputSerializer = PromptDraftInputSerializer
 
-    class OutputSerializer(VersionDetailSerializer):
-        pass
+    OutputSerializer = PromptVersionDetailSerializer
 
+    @extend_schema(
+        operation_id="prompt_active_deploy", request=InputSerializer, responses={201: OutputSerializer}
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -200,13 +216,14 @@ class PromptVersionDiffApi(APIView):
     class FilterSerializer(serializers.Serializer):
         against = serializers.IntegerField(required=False, min_value=1)
 
-    class OutputSerializer(serializers.Serializer):
-        version_id = serializers.IntegerField(source="version.pk")
-        version = serializers.IntegerField(source="version.version")
-        against_id = serializers.IntegerField(source="against.pk")
-        against = serializers.IntegerField(source="against.version")
-        diff = serializers.CharField()
+    OutputSerializer = PromptVersionDiffSerializer
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("against", int, description="Version id to compare with; default the active one")
+        ],
+        responses=OutputSerializer,
+    )
     def get(self, request: Request, version_id: int) -> Response:
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -235,4 +252,11 @@ def by_method(**views):
     def dispatch(request, *args, **kwargs):
         return handlers.get(request.method, fallback)(request, *args, **kwargs)
 
+    # Only read by the OpenAPI generator, which documents each method from the class that serves it.
+    dispatch.cls = type(
+        "".join(view.__name__ for view in views.values()),
+        (APIView,),
+        {method.lower(): getattr(view, method.lower()) for method, view in views.items()},
+    )
+    dispatch.initkwargs = {}
     return dispatch

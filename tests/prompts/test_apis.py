@@ -224,3 +224,20 @@ def test_session_writes_need_the_csrf_token(make_user, versions):
     response = client.post(f"/api/prompt/versions/{versions[1].pk}/activate/")
     assert response.status_code == 403
     assert _active_numbers() == [1]
+
+
+def test_openapi_documents_every_prompt_operation():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    documented = {(path, method) for path, operations in paths.items() for method in operations}
+    assert {
+        ("/api/prompt/versions/", "get"),
+        ("/api/prompt/versions/", "post"),
+        ("/api/prompt/versions/{version_id}/", "get"),
+        ("/api/prompt/versions/{version_id}/activate/", "post"),
+        ("/api/prompt/versions/{version_id}/diff/", "get"),
+        ("/api/prompt/active/", "get"),
+        ("/api/prompt/active/", "post"),
+    } <= documented
+    assert "201" in paths["/api/prompt/active/"]["post"]["responses"]
