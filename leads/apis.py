@@ -3,6 +3,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -68,6 +69,9 @@ class LeadListApi(ServiceErrorsMixin, APIView):
 
     OutputSerializer = LeadOutputSerializer
 
+    @extend_schema(
+        operation_id="leads_list", parameters=[FilterSerializer], responses=LeadOutputSerializer(many=True)
+    )
     def get(self, request):
         require_perm(request.user, roles.PERM_VIEW_LEADS)
         filters = self.FilterSerializer(data=request.query_params)
@@ -80,6 +84,9 @@ class LeadListApi(ServiceErrorsMixin, APIView):
 
 class LeadDetailApi(ServiceErrorsMixin, APIView):
     class OutputSerializer(LeadOutputSerializer):
+        class Meta:
+            ref_name = "LeadDetail"
+
         class MessageSerializer(serializers.Serializer):
             id = serializers.IntegerField()
             conversation_id = serializers.IntegerField()
@@ -89,6 +96,7 @@ class LeadDetailApi(ServiceErrorsMixin, APIView):
 
         messages = MessageSerializer(many=True)
 
+    @extend_schema(operation_id="leads_retrieve", responses=OutputSerializer)
     def get(self, request, lead_id: int):
         require_perm(request.user, roles.PERM_VIEW_LEADS)
         lead = get_object_or_404(Lead, pk=lead_id)
@@ -98,9 +106,13 @@ class LeadDetailApi(ServiceErrorsMixin, APIView):
 
 class LeadSetStatusApi(ServiceErrorsMixin, APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeadSetStatusInput"
+
         status = serializers.ChoiceField(choices=LeadStatus.choices)
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
+    @extend_schema(request=InputSerializer, responses=LeadOutputSerializer)
     def post(self, request, lead_id: int):
         require_perm(request.user, roles.PERM_CHANGE_LEAD)
         lead = get_object_or_404(Lead, pk=lead_id)
@@ -111,6 +123,7 @@ class LeadSetStatusApi(ServiceErrorsMixin, APIView):
 
 
 class LeadPauseBotApi(ServiceErrorsMixin, APIView):
+    @extend_schema(request=None, responses=LeadOutputSerializer)
     def post(self, request, lead_id: int):
         require_perm(request.user, roles.PERM_CHANGE_LEAD)
         lead = services.lead_pause_bot(lead=get_object_or_404(Lead, pk=lead_id), actor=request.user)
@@ -118,6 +131,7 @@ class LeadPauseBotApi(ServiceErrorsMixin, APIView):
 
 
 class LeadResumeBotApi(ServiceErrorsMixin, APIView):
+    @extend_schema(request=None, responses=LeadOutputSerializer)
     def post(self, request, lead_id: int):
         require_perm(request.user, roles.PERM_CHANGE_LEAD)
         lead = services.lead_resume_bot(lead=get_object_or_404(Lead, pk=lead_id), actor=request.user)
@@ -139,6 +153,11 @@ class NotificationListApi(ServiceErrorsMixin, APIView):
 
     OutputSerializer = NotificationOutputSerializer
 
+    @extend_schema(
+        operation_id="notifications_list",
+        parameters=[FilterSerializer],
+        responses=NotificationOutputSerializer(many=True),
+    )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -153,6 +172,7 @@ class NotificationListApi(ServiceErrorsMixin, APIView):
 
 
 class NotificationMarkReadApi(ServiceErrorsMixin, APIView):
+    @extend_schema(request=None, responses=NotificationOutputSerializer)
     def post(self, request, notification_id: int):
         # Someone else's notification is a 404, not a 403: its existence is not ours to reveal.
         notification = get_object_or_404(Notification, pk=notification_id, recipient=request.user)
@@ -161,6 +181,12 @@ class NotificationMarkReadApi(ServiceErrorsMixin, APIView):
 
 
 class NotificationMarkAllReadApi(ServiceErrorsMixin, APIView):
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "NotificationsMarkedSerializer", fields={"marked": serializers.IntegerField()}
+        ),
+    )
     def post(self, request):
         marked = services.notifications_mark_all_read(user=request.user)
         return Response({"marked": marked}, status=status.HTTP_200_OK)

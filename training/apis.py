@@ -1,4 +1,5 @@
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -7,6 +8,7 @@ from leads import roles
 from leads.apis import ServiceErrorsMixin, paginated_response, require_perm
 from leads.models import Message
 from training import selectors, services
+from training.filters import TrainingExampleFilter
 from training.models import ExampleType, TrainingExample
 
 
@@ -93,6 +95,11 @@ class TrainingExampleListApi(ServiceErrorsMixin, APIView):
     OutputSerializer = ExampleOutputSerializer
     InputSerializer = SubmitInputSerializer
 
+    @extend_schema(
+        operation_id="training_examples_list",
+        parameters=[OpenApiParameter(name, str) for name in TrainingExampleFilter.base_filters],
+        responses=ExampleOutputSerializer(many=True),
+    )
     def get(self, request):
         require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         queryset = selectors.training_example_list(filters=request.query_params)
@@ -100,6 +107,7 @@ class TrainingExampleListApi(ServiceErrorsMixin, APIView):
             request=request, view=self, queryset=queryset, serializer_class=self.OutputSerializer
         )
 
+    @extend_schema(request=SubmitInputSerializer, responses={201: ExampleOutputSerializer})
     def post(self, request):
         require_perm(request.user, roles.PERM_SUBMIT_EXAMPLE)
         data = self.InputSerializer(data=request.data)
@@ -109,12 +117,24 @@ class TrainingExampleListApi(ServiceErrorsMixin, APIView):
         return Response(self.OutputSerializer(example).data, status=status.HTTP_201_CREATED)
 
 
-class TrainingExampleSubmitApi(TrainingExampleListApi):
-    http_method_names = ["post", "options"]
+class TrainingExampleSubmitApi(ServiceErrorsMixin, APIView):
+    InputSerializer = SubmitInputSerializer
+    OutputSerializer = ExampleOutputSerializer
+
+    @extend_schema(
+        operation_id="training_submit",
+        request=SubmitInputSerializer,
+        responses={201: ExampleOutputSerializer},
+    )
+    def post(self, request):
+        return TrainingExampleListApi.post(self, request)
 
 
 class TrainingExampleDetailApi(ServiceErrorsMixin, APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TrainingExampleUpdateInput"
+
         # Content only: status, approved_by and approved_at change through review, never through PATCH.
         user_message = serializers.CharField(required=False, allow_blank=True)
         ai_response = serializers.CharField(required=False, allow_blank=True)
@@ -130,10 +150,12 @@ class TrainingExampleDetailApi(ServiceErrorsMixin, APIView):
             get_object_or_404(TrainingExample, pk=example_id)
         return example
 
+    @extend_schema(responses=ExampleOutputSerializer)
     def get(self, request, example_id: int):
         require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         return Response(self.OutputSerializer(self._get(example_id)).data)
 
+    @extend_schema(request=InputSerializer, responses=ExampleOutputSerializer)
     def patch(self, request, example_id: int):
         example = self._get(example_id)
         data = self.InputSerializer(data=request.data, partial=True)
@@ -141,6 +163,7 @@ class TrainingExampleDetailApi(ServiceErrorsMixin, APIView):
         services.training_example_update(example=example, user=request.user, data=data.validated_data)
         return Response(self.OutputSerializer(self._get(example_id)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, example_id: int):
         services.training_example_delete(example=self._get(example_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -148,11 +171,15 @@ class TrainingExampleDetailApi(ServiceErrorsMixin, APIView):
 
 class TrainingExampleApproveApi(ServiceErrorsMixin, APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TrainingExampleApproveInput"
+
         action = serializers.ChoiceField(choices=["approve", "reject", "reopen"])
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
     OutputSerializer = ExampleOutputSerializer
 
+    @extend_schema(request=InputSerializer, responses=ExampleOutputSerializer)
     def post(self, request, example_id: int):
         require_perm(request.user, roles.PERM_REVIEW_EXAMPLE)
         example = get_object_or_404(TrainingExample, pk=example_id)
