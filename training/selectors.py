@@ -1,5 +1,6 @@
 """Reads over training examples. The agent (agent app) and the training pages both read through here."""
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -107,3 +108,53 @@ def training_example_flags_for_lead(*, lead_id: int) -> dict[int, list[TrainingE
         flags.setdefault(example.message_id, []).append(example)
     return flags
 
+
+# --- The agent's prompt (agent app) ------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]{3,}")
+
+
+def _words(text: str) -> set[str]:
+    return {word.lower() for word in _WORD.findall(text or "")}
+
+
+def training_examples_for_prompt(
+    *, lead_message: str, limit: int, max_chars: int = 6000, max_field_chars: int = 500, candidates: int = 200
+) -> list[dict[str, str]]:
+    """The approved examples the agent shows the model, most relevant to the lead's message first.
+
+    Bounded three ways: the `candidates` most recently approved are scored (one query), at most `limit`
+    are returned, each field is cut to `max_field_chars` and the total stops at `max_chars`. Relevance is
+    word overlap with the lead's message; ties go to the most recently approved.
+    Each item: {"type", "user_message", "ai_response", "expected_response", "feedback"}.
+    """
+    if limit <= 0:
+        return []
+    rows = list(
+        TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
+        .order_by("-approved_at", "-id")
+        .values("example_type", "user_message", "ai_response", "expected_response", "feedback")[:candidates]
+    )
+    query = _words(lead_message)
+    scored = sorted(
+        enumerate(rows),
+        key=lambda pair: (-len(query & _words(pair[1]["user_message"])), pair[0]),
+    )
+    chosen: list[dict[str, str]] = []
+    used = 0
+    for _, row in scored:
+        item = {
+            "type": row["example_type"],
+            "user_message": row["user_message"][:max_field_chars],
+            "ai_response": row["ai_response"][:max_field_chars],
+            "expected_response": (row["expected_response"] or "")[:max_field_chars],
+            "feedback": row["feedback"][:max_field_chars],
+        }
+        size = sum(len(value) for value in item.values())
+        if used + size > max_chars:
+            continue
+        chosen.append(item)
+        used += size
+        if len(chosen) >= limit:
+            break
+    return chosen
