@@ -23,8 +23,12 @@ def examples(make_conversation, manager):
             submitter = UserFactory(username=f"submitter{i}")
             if i % 2:
                 TrainingExampleFactory(
-                    conversation=conversation, message=replies[2], submitted_by=submitter,
-                    approved_by=manager, status="approved", approved_at=conversation.started_at,
+                    conversation=conversation,
+                    message=replies[2],
+                    submitted_by=submitter,
+                    approved_by=manager,
+                    status="approved",
+                    approved_at=conversation.started_at,
                 )
             else:
                 TrainingExampleFactory(conversation=conversation, message=replies[1], submitted_by=submitter)

@@ -192,3 +192,23 @@ def test_database_refuses_a_pending_example_with_a_decision_time(operator):
     example = submit_manual(operator)
     with pytest.raises(IntegrityError), transaction.atomic():
         TrainingExample.objects.filter(pk=example.pk).update(approved_at=example.created_at)
+
+
+def test_stats_count_this_week_from_monday(operator):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from training.selectors import training_example_stats
+
+    current = submit_manual(operator)
+    old = submit_manual(operator, example_type="good")
+    TrainingExample.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=8))
+    stats = training_example_stats()
+    assert stats["total"] == 2 and stats["pending"] == 2 and stats["this_week"] == 1
+    assert dict((value, count) for _, value, count in stats["by_type"]) == {
+        "good": 1,
+        "bad": 1,
+        "correction": 0,
+    }
+    assert current.pk != old.pk
