@@ -206,9 +206,6 @@ def test_stats_count_this_week_from_monday(operator):
     TrainingExample.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=8))
     stats = training_example_stats()
     assert stats["total"] == 2 and stats["pending"] == 2 and stats["this_week"] == 1
-    assert dict((value, count) for _, value, count in stats["by_type"]) == {
-        "good": 1,
-        "bad": 1,
-        "correction": 0,
-    }
+    by_type = {value: count for _, value, count in stats["by_type"]}
+    assert by_type == {"good": 1, "bad": 1, "correction": 0}
     assert current.pk != old.pk
