@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.db import connections
-from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django.db.models import Model
 
 # The eight tables of the old system, in its order, then any other table the project owns.
@@ -143,9 +143,10 @@ def _sqlite_check_present(connection, cursor, table: str, name: str) -> bool:
 
 
 def unapplied_migrations(connection) -> list[str]:
-    executor = MigrationExecutor(connection)
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    return [f"{migration.app_label}.{migration.name}" for migration, backwards in plan if not backwards]
+    # Every migration the code knows, not just the leaves: a hole in the middle of the history counts too.
+    loader = MigrationLoader(connection, ignore_no_migrations=True)
+    applied = set(loader.applied_migrations)
+    return [f"{app}.{name}" for app, name in sorted(loader.graph.nodes) if (app, name) not in applied]
 
 
 def schema_report(*, using: str = "default") -> SchemaReport:
