@@ -1,6 +1,7 @@
 from urllib.parse import urlencode
 
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import reverse
 from django.views import View
@@ -44,7 +45,12 @@ class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
     """The insights page: charts drawn by static/js/insights.js from the json_script data, tables beside."""
 
     permission_required = roles.PERM_VIEW_EXAMPLES
-    raise_exception = True
+
+    def handle_no_permission(self):
+        # Signed out: to the login page. Signed in without the permission: 403.
+        if self.request.user.is_authenticated:
+            raise PermissionDenied("Your role may not view training insights.")
+        return super().handle_no_permission()
 
     def get(self, request):
         params = {k: request.GET.get(k, "") for k in ("start", "end", "prompt_version")}
