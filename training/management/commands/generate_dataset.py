@@ -444,6 +444,8 @@ class Command(BaseCommand):
         )
         self._refresh_version_counters()
         if connection.vendor == "postgresql":
+            # VACUUM sets the visibility map the index-only scans need; it cannot run in a transaction.
+            verb = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
             with connection.cursor() as cursor:
                 for table in (
                     "leads",
@@ -454,7 +456,7 @@ class Command(BaseCommand):
                     "training_examples",
                     "prompt_versions",
                 ):
-                    cursor.execute(f"VACUUM ANALYZE {table}")
+                    cursor.execute(f"{verb} {table}")
         seconds = (timezone.now() - started).total_seconds()
         self.stdout.write(
             "Generated "
