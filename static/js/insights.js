@@ -47,6 +47,7 @@
 
   // Submissions (by type, stacked) and decisions per day.
   var days = data.submissions_per_day.map(function (d) { return d.day; });
+  var pointRadius = days.length > 60 ? 0 : 2;
   draw("chart-daily", {
     data: {
       labels: days,
@@ -58,14 +59,17 @@
         { type: "bar", label: "Correction", data: data.submissions_per_day.map(function (d) { return d.correction; }),
           backgroundColor: TYPE_COLORS.correction, stack: "submitted" },
         { type: "line", label: "Approved", data: data.decisions_per_day.map(function (d) { return d.approved; }),
-          borderColor: "#0f6b45", backgroundColor: "#0f6b45", pointRadius: 2, tension: 0.2 },
+          borderColor: "#0f6b45", backgroundColor: "#0f6b45", pointRadius: pointRadius, tension: 0.2,
+          stack: "approved" },
         { type: "line", label: "Rejected", data: data.decisions_per_day.map(function (d) { return d.rejected; }),
-          borderColor: COLORS.warn, backgroundColor: COLORS.warn, pointRadius: 2, tension: 0.2 },
+          borderColor: COLORS.warn, backgroundColor: COLORS.warn, pointRadius: pointRadius, tension: 0.2,
+          stack: "rejected" },
       ],
     },
     options: {
       interaction: { mode: "index", intersect: false },
-      scales: { x: { stacked: true, ticks: { maxTicksLimit: 16 } }, y: Object.assign({ stacked: false }, countAxis) },
+      // Stacked per group: the three submission types pile up, each decision line stands alone.
+      scales: { x: { stacked: true, ticks: { maxTicksLimit: 16 } }, y: Object.assign({ stacked: true }, countAxis) },
     },
   });
 
