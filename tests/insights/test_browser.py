@@ -1,0 +1,74 @@
+"""The insights page in headless Chromium: every chart is drawn, and the console stays clean."""
+
+import os
+import shutil
+
+import pytest
+
+from tests.insights.conftest import at
+from training.models import ExampleStatus, ExampleType
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser_page():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+
+
+def test_insights_page_draws_every_chart(
+    live_server, browser_page, make_user, make_example, make_lead, versions
+):
+    manager = make_user("manager", password="pass-for-tests-2026")
+    for i in range(6):
+        make_example(
+            created=at(1 + i),
+            status=[ExampleStatus.APPROVED, ExampleStatus.REJECTED, ExampleStatus.PENDING][i % 3],
+            example_type=[ExampleType.GOOD, ExampleType.BAD, ExampleType.CORRECTION][i % 3],
+            submitted_by=manager,
+        )
+    make_lead(created=at(2), status="qualified", version=versions[0], qualified=True)
+    problems = []
+    page = browser_page
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", manager.username)
+    page.fill("input[name=password]", "pass-for-tests-2026")
+    page.click("form [type=submit]")
+    page.goto(f"{live_server.url}/dashboard/training/insights/?start=2026-03-01&end=2026-03-10")
+    page.wait_for_load_state("networkidle")
+
+    drawn = page.evaluate(
+        "() => Array.from(document.querySelectorAll('canvas')).map(c => [c.id, !!window.Chart.getChart(c)])"
+    )
+    assert dict(drawn) == {
+        "chart-daily": True,
+        "chart-status": True,
+        "chart-type": True,
+        "chart-versions": True,
+        "chart-funnel": True,
+        "chart-handoffs": True,
+    }
+    points = page.evaluate("() => window.Chart.getChart('chart-status').data.datasets[0].data")
+    assert points == [2, 2, 2]
+    assert problems == []
