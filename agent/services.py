@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agent import llm, manychat
@@ -82,6 +82,15 @@ def inbound_store(*, inbound: InboundMessage) -> StoredInbound:
     stores nothing new and comes back with created=False and the reply already stored, if any.
     """
     at = timezone.now()
+    try:
+        return _inbound_store(inbound=inbound, at=at, savepoint=False)
+    except IntegrityError:
+        # A concurrent delivery of the same message committed first and our transaction rolled back;
+        # the second pass finds that message (with the same `at`, hence the same dedupe key).
+        return _inbound_store(inbound=inbound, at=at, savepoint=True)
+
+
+def _inbound_store(*, inbound: InboundMessage, at: Any, savepoint: bool) -> StoredInbound:
     with transaction.atomic():
         conversation = lead_selectors.conversation_open_for_subscriber(subscriber_id=inbound.subscriber_id)
         lead = lead_services.lead_upsert_from_manychat(
@@ -110,7 +119,10 @@ def inbound_store(*, inbound: InboundMessage) -> StoredInbound:
                     reply = next((m for m in history if m.in_reply_to_id == earlier.pk), None)
                     return StoredInbound(lead, conversation, earlier, False, history, reply)
         message, created = lead_services.message_record_inbound(
-            conversation=conversation, text=inbound.text, dedupe_key=_dedupe_key(inbound=inbound, at=at)
+            conversation=conversation,
+            text=inbound.text,
+            dedupe_key=_dedupe_key(inbound=inbound, at=at),
+            savepoint=savepoint,
         )
         reply = None if created else lead_selectors.message_agent_reply(inbound_id=message.pk)
     return StoredInbound(lead, conversation, message, created, history, reply)
