@@ -138,7 +138,8 @@ def lead_upsert_from_manychat(
     changes: dict[str, Any] = {"last_message_at": at, "updated_at": timezone.now()}
     known = (lead.qualification_data or {}).get("manychat_fields") or {}
     if fields and {**known, **fields} != known:
-        changes["qualification_data"] = {**(lead.qualification_data or {}), "manychat_fields": {**known, **fields}}
+        merged = {**known, **fields}
+        changes["qualification_data"] = {**(lead.qualification_data or {}), "manychat_fields": merged}
     for name, value in profile.items():
         if value and getattr(lead, name) != value:
             changes[name] = value

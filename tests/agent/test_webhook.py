@@ -379,3 +379,43 @@ def test_performance_is_per_version_and_idempotent(webhook, fake_openai, django_
     assert (v1.total_conversations, v1.total_replies) == (2, 2)
     assert (v2.total_conversations, v2.total_replies) == (1, 1)
     assert v1.qualified_conversations == v2.qualified_conversations == 0
+
+
+def test_a_database_failure_after_storing_still_answers_200_and_keeps_the_message(
+    webhook, active_prompt, fake_openai
+):
+    def fail_prompt_reads(execute, sql, params, many, context):
+        if 'FROM "prompt_versions"' in sql:
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(fail_prompt_reads):
+        response = webhook(flat_body())
+    assert response.status_code == 200
+    assert response.json()["content"]["messages"]  # the fallback line, never a 5xx
+    inbound = Message.objects.get(role=MessageRole.LEAD)
+    assert inbound.delivery_status == DeliveryStatus.RECEIVED  # left for the retry sweep
+
+
+def test_beat_task_finishes_stalled_turns_in_eager_mode(
+    webhook, active_prompt, fake_openai, fake_manychat, settings
+):
+    from agent.tasks import retry_incomplete_turns
+    from tests.factories import MessageFactory
+
+    settings.AGENT_RETRY_AFTER_SECONDS = 0
+    stalled = MessageFactory(text="hello? (never answered)")
+    too_old = MessageFactory(text="from last week")
+    Message.objects.filter(pk=too_old.pk).update(created_at="2020-01-01T00:00Z")
+    assert retry_incomplete_turns.delay().get() == {"unanswered": 1, "undelivered": 0}
+    assert fake_manychat.sent_texts() == ["Thanks! How can I help?"]
+    assert Message.objects.get(in_reply_to=stalled).delivery_status == DeliveryStatus.SENT
+    assert not Message.objects.filter(in_reply_to=too_old).exists()
+    assert retry_incomplete_turns.delay().get() == {"unanswered": 0, "undelivered": 0}
+
+
+def test_no_secret_configured_refuses_everything(webhook, settings, fake_openai):
+    settings.MANYCHAT_WEBHOOK_SECRET = ""
+    settings.MANYCHAT_WEBHOOK_SECRET_PREVIOUS = ""
+    assert webhook(flat_body(), secret="").status_code == 401
+    assert Lead.objects.count() == 0

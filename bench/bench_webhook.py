@@ -1,0 +1,296 @@
+"""The ManyChat webhook's cost and capacity, on the recommended server setup (config/gunicorn.conf.py).
+
+    .venv/bin/python bench/bench_webhook.py [--requests 400] [--concurrency 40,60,80] [--slow 2.0]
+
+Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/agent_bench, created and
+migrated if missing) and Redis for the Celery broker (BENCH_REDIS_URL, default redis://127.0.0.1:6379/1;
+the tasks a reply enqueues are dropped at the end). The model is the local fake OpenAI server.
+
+1. Server time per request: POST /webhooks/manychat/ (a returning lead, a new message each time, a
+   zero-latency fake model) against a bare Django JSON view on the same stack (same gunicorn, middleware
+   and settings), alternating, sequential over keep-alive HTTP. Prints medians, p95, the ratio of the
+   medians, and the queries per webhook (counted in-process with the same settings).
+   Targets: ratio <= 3, queries <= 12.
+2. Capacity: N simultaneous webhooks while every model call takes --slow seconds; a request counts as
+   good when it gets 200 with the model's answer inside the 8 s deadline. Target: >= 40 with no errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/agent_bench"
+SECRET = "bench-webhook-secret"
+WINDOW_SECONDS = 10.0  # ManyChat drops a request that takes longer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def statements(captured) -> int:
+    """SQL statements, not counting the transaction control lines Django also logs."""
+    return sum(
+        1 for q in captured.captured_queries if not q["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)
+    )
+
+
+def body(subscriber: str, text: str) -> dict:
+    return {"subscriber_id": subscriber, "text": text, "channel": "instagram", "first_name": "Bench"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=400, help="timed requests per endpoint")
+    parser.add_argument("--concurrency", default="40,60,80", help="simultaneous slow webhooks to try")
+    parser.add_argument("--slow", type=float, default=2.0, help="model latency for the capacity test (s)")
+    args = parser.parse_args()
+
+    from tests.fakes.fake_openai import FakeOpenAI
+
+    db_url = os.environ.get("DATABASE_URL", DEFAULT_DB)
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
+    ensure_database(db_url)
+
+    fake = FakeOpenAI().start()
+    fake.reply_with(
+        {"reply": "Memberships start at $30 a month. Want a free trial pass?", "qualified": False}
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.webhook_settings",
+        "DATABASE_URL": db_url,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 60,
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "MANYCHAT_WEBHOOK_SECRET": SECRET,
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_BASE_URL": fake.base_url,
+        "CELERY_BROKER_URL": redis_url,
+        "AGENT_ASYNC_MODE": "0",
+        "AGENT_HOLDING_TEXT": "",
+        # Persistent connections, as recommended with gthread: one per busy thread, reused.
+        "DATABASE_CONN_MAX_AGE": os.environ.get("DATABASE_CONN_MAX_AGE", "60"),
+    }
+    os.environ.update(env)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from prompts.models import PromptVersion
+
+    if not PromptVersion.objects.filter(is_active=True).exists():
+        next_version = (
+            PromptVersion.objects.order_by("-version").values_list("version", flat=True).first() or 0
+        ) + 1
+        PromptVersion.objects.create(
+            version=next_version, content="You are a helpful sales assistant.", is_active=True
+        )
+    run = uuid.uuid4().hex[:8]
+
+    # --- Queries per webhook, in-process with the same settings ---
+    client = Client(HTTP_X_WEBHOOK_SECRET=SECRET)
+    subscriber = f"bench-q-{run}"
+    client.post("/webhooks/manychat/", body(subscriber, "hello"), content_type="application/json")
+    query_counts: list[int] = []
+    control_counts: list[int] = []
+    for n in range(20):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(
+                "/webhooks/manychat/", body(subscriber, f"question {n}"), content_type="application/json"
+            )
+        assert response.status_code == 200 and response.json()["content"]["messages"], response.content
+        query_counts.append(statements(captured))
+        control_counts.append(len(captured.captured_queries) - statements(captured))
+    with CaptureQueriesContext(connection) as captured:
+        client.post(
+            "/webhooks/manychat/", body(f"bench-new-{run}", "first contact"), content_type="application/json"
+        )
+    new_lead_queries = statements(captured)
+
+    # Context for the ratio: what one durable commit costs on this disk (the webhook makes two: the
+    # lead's message before the model call, the reply after it; the bare view makes none).
+    from leads.models import Activity
+
+    commit_times = []
+    for _ in range(30):
+        started = time.perf_counter()
+        Activity.objects.create(verb="bench.commit_probe")
+        commit_times.append(time.perf_counter() - started)
+    Activity.objects.filter(verb="bench.commit_probe").delete()
+    connection.close()
+
+    # --- Start gunicorn with the recommended configuration ---
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "config/gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "config.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.post(f"{base}/bench/bare/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("gunicorn did not start") from None
+                time.sleep(0.2)
+
+        # --- 1. Server time per request -------------------------------------------------------------------
+        headers = {"X-Webhook-Secret": SECRET}
+        leads = [f"bench-{run}-{i}" for i in range(20)]
+        bare_times: list[float] = []
+        hook_times: list[float] = []
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+            for i, lead in enumerate(leads * 2):  # warm-up: creates the leads, warms both workers
+                http.post("/webhooks/manychat/", json=body(lead, f"warm {i}"))
+                http.post("/bench/bare/", json=body(lead, "warm"))
+            for i in range(args.requests):
+                started = time.perf_counter()
+                response = http.post("/bench/bare/", json=body(leads[i % len(leads)], f"bare {i}"))
+                bare_times.append(time.perf_counter() - started)
+                assert response.status_code == 200
+                started = time.perf_counter()
+                response = http.post("/webhooks/manychat/", json=body(leads[i % len(leads)], f"timed {i}"))
+                hook_times.append(time.perf_counter() - started)
+                assert response.status_code == 200 and response.json()["content"]["messages"], response.text
+        model_calls = fake.calls
+
+        bare_median, hook_median = statistics.median(bare_times), statistics.median(hook_times)
+        bare_p95, hook_p95 = percentile(bare_times, 0.95), percentile(hook_times, 0.95)
+        print("== Webhook vs bare Django JSON view (gunicorn gthread, PostgreSQL, zero-latency fake model)")
+        print(f"   requests per endpoint        {args.requests}")
+        print(f"   bare view   median {bare_median * 1000:7.2f} ms   p95 {bare_p95 * 1000:7.2f} ms")
+        print(f"   webhook     median {hook_median * 1000:7.2f} ms   p95 {hook_p95 * 1000:7.2f} ms")
+        print(f"   ratio (medians)              {hook_median / bare_median:.2f}   (target <= 3)")
+        print(
+            f"   queries per webhook          {statistics.median(query_counts):.0f} SQL statements, "
+            f"returning lead (min {min(query_counts)}, max {max(query_counts)}; target <= 12)"
+        )
+        print(f"{'':32}+ {statistics.median(control_counts):.0f} BEGIN/COMMIT lines (2 transactions)")
+        print(f"{'':32}{new_lead_queries} SQL statements for a new lead")
+        print(f"   model calls                  {model_calls}")
+        print(
+            f"   one INSERT + COMMIT          median {statistics.median(commit_times) * 1000:.2f} ms (fdatasync)"
+        )
+
+        # --- 2. Capacity with a slow model ------------------------------------------------------------------
+        fake.reply_with({"reply": "Slow but sure.", "qualified": False}, delay=args.slow)
+        print(f"== Simultaneous webhooks with a {args.slow:.1f} s model (config/gunicorn.conf.py)")
+        best = 0
+        for level in [int(x) for x in args.concurrency.split(",") if x.strip()]:
+            results: list[tuple[int, bool, float]] = []
+            lock = threading.Lock()
+            barrier = threading.Barrier(level)
+
+            def fire(index: int, level: int = level, results=results, lock=lock, barrier=barrier) -> None:
+                barrier.wait()
+                started = time.perf_counter()
+                try:
+                    response = httpx.post(
+                        f"{base}/webhooks/manychat/",
+                        json=body(f"slow-{run}-{level}-{index}", "hi, prices?"),
+                        headers=headers,
+                        timeout=15,
+                    )
+                    answered = (
+                        response.status_code == 200
+                        and bool(response.json()["content"]["messages"])
+                        and time.perf_counter() - started <= WINDOW_SECONDS
+                    )
+                    outcome = (response.status_code, answered, time.perf_counter() - started)
+                except httpx.HTTPError:
+                    outcome = (0, False, time.perf_counter() - started)
+                with lock:
+                    results.append(outcome)
+
+            threads = [threading.Thread(target=fire, args=(i,)) for i in range(level)]
+            wall = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            wall = time.perf_counter() - wall
+            good = sum(1 for status, answered, _ in results if status == 200 and answered)
+            errors = sum(1 for status, _, _ in results if status != 200)
+            latencies = [elapsed for _, _, elapsed in results]
+            print(
+                f"   {level:3d} at once: {good:3d} answered within 10 s, {errors} errors, "
+                f"latency median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s, "
+                f"wall {wall:.2f} s"
+            )
+            if good == level:
+                best = max(best, level)
+        print(
+            f"   held without errors          {best} simultaneous {args.slow:.0f} s model calls "
+            "(target >= 40)"
+        )
+    finally:
+        server.terminate()
+        server.wait(15)
+        fake.stop()
+        import redis
+
+        redis.Redis.from_url(redis_url).delete("celery")  # the record_reply tasks nobody consumes here
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
