@@ -395,7 +395,12 @@ class DeliveryRetryable(Exception):
 
 
 def reply_deliver(*, reply: Message, lead: Lead, actions: list[dict[str, Any]] | None = None) -> str:
-    """Push a stored reply through sendContent. Returns the reply's new delivery status."""
+    """Push a stored, pending reply through sendContent. Returns the reply's delivery status afterwards.
+
+    The attempt is claimed first, so two tasks racing on one reply (a retry and the sweep) send it once.
+    """
+    if not lead_services.message_claim_delivery(message_id=reply.pk, attempts=reply.attempts):
+        return DeliveryStatus.PENDING  # another worker holds this attempt
     data = manychat.dynamic_block_build(channel=lead.channel, text=reply.text, actions=actions)
     try:
         manychat.manychat_send_content(subscriber_id=lead.manychat_subscriber_id, data=data)
@@ -452,8 +457,7 @@ def turn_complete(*, message_id: int) -> str:
     if existing is not None:
         if existing.delivery_status != DeliveryStatus.PENDING:
             return "already_done"
-        status = reply_deliver(reply=existing, lead=lead)
-        return "delivered" if status == DeliveryStatus.SENT else "undeliverable"
+        return _delivery_outcome(reply_deliver(reply=existing, lead=lead))
     if inbound.delivery_status in (DeliveryStatus.ANSWERED, DeliveryStatus.SKIPPED):
         return "already_done"
     if inbound.attempts >= settings.AGENT_MAX_TURN_ATTEMPTS:
@@ -483,8 +487,13 @@ def turn_complete(*, message_id: int) -> str:
     )
     if not created and reply.delivery_status != DeliveryStatus.PENDING:
         return "already_done"
-    status = reply_deliver(reply=reply, lead=lead, actions=actions)
-    return "delivered" if status == DeliveryStatus.SENT else "undeliverable"
+    return _delivery_outcome(reply_deliver(reply=reply, lead=lead, actions=actions))
+
+
+def _delivery_outcome(status: str) -> str:
+    return {DeliveryStatus.SENT: "delivered", DeliveryStatus.PENDING: "already_done"}.get(
+        status, "undeliverable"
+    )
 
 
 def turns_retry_incomplete(*, limit: int = 100) -> dict[str, list[int]]:

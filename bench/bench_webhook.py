@@ -227,9 +227,8 @@ def main() -> int:
         print(f"{'':32}+ {statistics.median(control_counts):.0f} BEGIN/COMMIT lines (2 transactions)")
         print(f"{'':32}{new_lead_queries} SQL statements for a new lead")
         print(f"   model calls                  {model_calls}")
-        print(
-            f"   one INSERT + COMMIT          median {statistics.median(commit_times) * 1000:.2f} ms (fdatasync)"
-        )
+        commit_median = statistics.median(commit_times) * 1000
+        print(f"   one INSERT + COMMIT          median {commit_median:.2f} ms (fdatasync; 2 per webhook)")
 
         # --- 2. Capacity with a slow model ------------------------------------------------------------------
         fake.reply_with({"reply": "Slow but sure.", "qualified": False}, delay=args.slow)

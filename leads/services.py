@@ -258,6 +258,15 @@ def message_record_turn_failure(*, message_id: int, error: str, status: str = "f
     return Message.objects.filter(pk=message_id).values_list("attempts", flat=True).first() or 0
 
 
+def message_claim_delivery(*, message_id: int, attempts: int) -> bool:
+    """Claim the next delivery attempt of a pending outbound message (optimistic: the attempt counter is
+    the version). Only one of two concurrent senders wins, so a reply is not sent twice."""
+    from leads.models import DeliveryStatus, Message
+
+    claimed = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING, attempts=attempts)
+    return bool(claimed.update(attempts=models.F("attempts") + 1))
+
+
 def message_set_delivery(*, message_id: int, status: str, error: str = "") -> None:
     from leads.models import Message
 

@@ -419,3 +419,17 @@ def test_no_secret_configured_refuses_everything(webhook, settings, fake_openai)
     settings.MANYCHAT_WEBHOOK_SECRET_PREVIOUS = ""
     assert webhook(flat_body(), secret="").status_code == 401
     assert Lead.objects.count() == 0
+
+
+def test_a_pending_reply_is_sent_once_when_two_workers_race(fake_manychat):
+    from agent.services import reply_deliver
+    from tests.factories import AgentMessageFactory
+
+    reply = AgentMessageFactory(delivery_status=DeliveryStatus.PENDING, text="only once")
+    lead = reply.conversation.lead
+    stale = Message.objects.get(pk=reply.pk)  # the second worker loaded the same row
+    assert reply_deliver(reply=reply, lead=lead) == DeliveryStatus.SENT
+    assert reply_deliver(reply=stale, lead=lead) == DeliveryStatus.PENDING
+    assert fake_manychat.sent_texts() == ["only once"]
+    reply.refresh_from_db()
+    assert (reply.delivery_status, reply.attempts) == (DeliveryStatus.SENT, 1)
