@@ -31,3 +31,57 @@ def role_of(user) -> str | None:
         return ADMIN
     names = {g.name for g in user.groups.all()}
     return next((role for role in ROLES if role in names), None)
+
+
+_VIEW = [
+    ("leads", "view_lead"),
+    ("leads", "view_conversation"),
+    ("leads", "view_message"),
+    ("leads", "view_activity"),
+    ("prompts", "view_promptversion"),
+    ("training", "view_trainingexample"),
+]
+_OPERATE = [
+    ("training", "add_trainingexample"),
+    ("prompts", "add_promptversion"),
+    ("leads", "change_lead"),
+    ("leads", "add_message"),
+]
+_MANAGE = [
+    ("training", "change_trainingexample"),
+    ("training", "delete_trainingexample"),
+    ("training", "review_trainingexample"),
+    ("prompts", "activate_promptversion"),
+]
+_ADMINISTER = [
+    ("auth", "view_user"),
+    ("auth", "add_user"),
+    ("auth", "change_user"),
+    ("auth", "view_group"),
+    ("leads", "view_notification"),
+    ("leads", "change_conversation"),
+    ("leads", "delete_lead"),
+]
+ROLE_PERMISSIONS = {
+    VIEWER: _VIEW,
+    OPERATOR: _VIEW + _OPERATE,
+    MANAGER: _VIEW + _OPERATE + _MANAGE,
+    ADMIN: _VIEW + _OPERATE + _MANAGE + _ADMINISTER,
+}
+
+
+def roles_sync(*, using: str = "default") -> None:
+    """Make the role groups hold exactly their permissions.
+
+    The data migration leads/0003_roles creates them; this runs again after every migrate and after a
+    database flush (post_migrate), so a flushed test database or a new permission never leaves a role short.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        wanted = [
+            Permission.objects.using(using).get(content_type__app_label=app_label, codename=codename)
+            for app_label, codename in perms
+        ]
+        group.permissions.set(wanted)

@@ -40,3 +40,13 @@ def test_role_of_reports_the_highest_role(make_user):
 def test_user_without_role_has_no_permissions(make_user):
     user = make_user(None, username="nobody")
     assert not any(user.has_perm(perm) for perm in MATRIX)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roles_survive_a_database_flush():
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    call_command("flush", "--noinput", verbosity=0)
+    assert set(Group.objects.values_list("name", flat=True)) == set(roles.ROLES)
+    assert Group.objects.get(name="manager").permissions.filter(codename="activate_promptversion").exists()

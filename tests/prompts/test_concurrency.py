@@ -1,17 +1,20 @@
 """Racing activations on PostgreSQL: real row locks and the partial unique index decide, not luck."""
 
+import importlib
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.db import connections
 
 from leads.models import Activity
 from prompts import services
 from prompts.models import PromptVersion
 from tests.factories import PromptVersionFactory
 
-# serialized_rollback brings back the roles (Groups from a data migration) that the flush removes.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Roles survive the flush: leads.apps re-syncs them on post_migrate.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
