@@ -8,8 +8,9 @@ the tasks a reply enqueues are dropped at the end). The model is the local fake 
 
 1. Server time per request: POST /webhooks/manychat/ (a returning lead, a new message each time, a
    zero-latency fake model) against a bare Django JSON view on the same stack (same gunicorn, middleware
-   and settings), alternating, sequential over keep-alive HTTP. Prints medians, p95, the ratio of the
-   medians, and the queries per webhook (counted in-process with the same settings).
+   and settings), alternating, sequential over keep-alive HTTP. Prints the client round trip (median,
+   p95) and the server time gunicorn logs (%(D)s), both ratios, the queries per webhook (counted
+   in-process with the same settings) and what one durable commit costs on this disk for context.
    Targets: ratio <= 3, queries <= 12.
 2. Capacity: N simultaneous webhooks while every model call takes --slow seconds; a request counts as
    good when it gets 200 with the model's answer inside the 8 s deadline. Target: >= 40 with no errors.
@@ -23,6 +24,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -54,6 +56,39 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def start_fake_model() -> tuple[str, object, object, object]:
+    """The fake OpenAI server in its own process (its threads must not share the client's GIL).
+
+    Returns (base_url, delay, calls, process); `delay` (seconds) and `calls` are shared values.
+    """
+    import multiprocessing
+
+    from tests.fakes.fake_openai import FakeOpenAI
+
+    context = multiprocessing.get_context("fork")
+    delay, calls, port = context.Value("d", 0.0), context.Value("i", 0), context.Value("i", 0)
+
+    class SharedFake(FakeOpenAI):
+        def render(self, reply, request):
+            with calls.get_lock():
+                calls.value += 1
+            return self.completion(
+                {"reply": "Memberships start at $30 a month. Want a free trial pass?", "qualified": False},
+                delay=delay.value,
+            )
+
+    def serve() -> None:
+        fake = SharedFake().start()
+        port.value = int(fake.url.rsplit(":", 1)[1])
+        threading.Event().wait()
+
+    process = context.Process(target=serve, daemon=True)
+    process.start()
+    while not port.value:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port.value}/v1", delay, calls, process
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -80,16 +115,11 @@ def main() -> int:
     parser.add_argument("--slow", type=float, default=2.0, help="model latency for the capacity test (s)")
     args = parser.parse_args()
 
-    from tests.fakes.fake_openai import FakeOpenAI
-
     db_url = os.environ.get("DATABASE_URL", DEFAULT_DB)
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
     ensure_database(db_url)
 
-    fake = FakeOpenAI().start()
-    fake.reply_with(
-        {"reply": "Memberships start at $30 a month. Want a free trial pass?", "qualified": False}
-    )
+    fake_url, fake_delay, fake_calls, fake_process = start_fake_model()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.webhook_settings",
@@ -101,7 +131,7 @@ def main() -> int:
         "DJANGO_LOG_LEVEL": "WARNING",
         "MANYCHAT_WEBHOOK_SECRET": SECRET,
         "OPENAI_API_KEY": "sk-bench",
-        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_BASE_URL": fake_url,
         "CELERY_BROKER_URL": redis_url,
         "AGENT_ASYNC_MODE": "0",
         "AGENT_HOLDING_TEXT": "",
@@ -165,6 +195,7 @@ def main() -> int:
 
     # --- Start gunicorn with the recommended configuration ---
     port = free_port()
+    access_log = Path(tempfile.mkdtemp(prefix="bench-webhook-")) / "access.log"
     server = subprocess.Popen(
         [
             sys.executable,
@@ -176,6 +207,10 @@ def main() -> int:
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            "%(U)s|%(q)s|%(D)s",  # path, query, server time in microseconds
             "config.wsgi",
         ],
         cwd=ROOT,
@@ -204,14 +239,24 @@ def main() -> int:
                 http.post("/bench/bare/", json=body(lead, "warm"))
             for i in range(args.requests):
                 started = time.perf_counter()
-                response = http.post("/bench/bare/", json=body(leads[i % len(leads)], f"bare {i}"))
+                response = http.post("/bench/bare/?timed=1", json=body(leads[i % len(leads)], f"bare {i}"))
                 bare_times.append(time.perf_counter() - started)
                 assert response.status_code == 200
                 started = time.perf_counter()
-                response = http.post("/webhooks/manychat/", json=body(leads[i % len(leads)], f"timed {i}"))
+                response = http.post(
+                    "/webhooks/manychat/?timed=1", json=body(leads[i % len(leads)], f"timed {i}")
+                )
                 hook_times.append(time.perf_counter() - started)
                 assert response.status_code == 200 and response.json()["content"]["messages"], response.text
-        model_calls = fake.calls
+        model_calls = fake_calls.value
+        server_times: dict[str, list[float]] = {"/bench/bare/": [], "/webhooks/manychat/": []}
+        time.sleep(0.5)  # let gunicorn flush its access log
+        for line in access_log.read_text().splitlines():
+            path, query, micros = line.split("|")
+            if query == "timed=1" and path in server_times:
+                server_times[path].append(int(micros) / 1e6)
+        bare_server = statistics.median(server_times["/bench/bare/"])
+        hook_server = statistics.median(server_times["/webhooks/manychat/"])
 
         bare_median, hook_median = statistics.median(bare_times), statistics.median(hook_times)
         bare_p95, hook_p95 = percentile(bare_times, 0.95), percentile(hook_times, 0.95)
@@ -219,7 +264,13 @@ def main() -> int:
         print(f"   requests per endpoint        {args.requests}")
         print(f"   bare view   median {bare_median * 1000:7.2f} ms   p95 {bare_p95 * 1000:7.2f} ms")
         print(f"   webhook     median {hook_median * 1000:7.2f} ms   p95 {hook_p95 * 1000:7.2f} ms")
-        print(f"   ratio (medians)              {hook_median / bare_median:.2f}   (target <= 3)")
+        print(f"   ratio (medians, round trip)  {hook_median / bare_median:.2f}")
+        print(
+            f"   server time (gunicorn log)   bare {bare_server * 1000:.2f} ms, "
+            f"webhook {hook_server * 1000:.2f} ms "
+            f"(medians of {len(server_times['/webhooks/manychat/'])})"
+        )
+        print(f"   ratio (server time)          {hook_server / bare_server:.2f}   (target <= 3)")
         print(
             f"   queries per webhook          {statistics.median(query_counts):.0f} SQL statements, "
             f"returning lead (min {min(query_counts)}, max {max(query_counts)}; target <= 12)"
@@ -231,7 +282,7 @@ def main() -> int:
         print(f"   one INSERT + COMMIT          median {commit_median:.2f} ms (fdatasync; 2 per webhook)")
 
         # --- 2. Capacity with a slow model ------------------------------------------------------------------
-        fake.reply_with({"reply": "Slow but sure.", "qualified": False}, delay=args.slow)
+        fake_delay.value = args.slow
         print(f"== Simultaneous webhooks with a {args.slow:.1f} s model (config/gunicorn.conf.py)")
         best = 0
         for level in [int(x) for x in args.concurrency.split(",") if x.strip()]:
@@ -239,11 +290,15 @@ def main() -> int:
             lock = threading.Lock()
             barrier = threading.Barrier(level)
 
-            def fire(index: int, level: int = level, results=results, lock=lock, barrier=barrier) -> None:
+            shared = httpx.Client(limits=httpx.Limits(max_connections=level, max_keepalive_connections=level))
+
+            def fire(
+                index: int, level: int = level, results=results, lock=lock, barrier=barrier, shared=shared
+            ) -> None:
                 barrier.wait()
                 started = time.perf_counter()
                 try:
-                    response = httpx.post(
+                    response = shared.post(
                         f"{base}/webhooks/manychat/",
                         json=body(f"slow-{run}-{level}-{index}", "hi, prices?"),
                         headers=headers,
@@ -267,6 +322,7 @@ def main() -> int:
             for thread in threads:
                 thread.join()
             wall = time.perf_counter() - wall
+            shared.close()
             good = sum(1 for status, answered, _ in results if status == 200 and answered)
             errors = sum(1 for status, _, _ in results if status != 200)
             latencies = [elapsed for _, _, elapsed in results]
@@ -284,7 +340,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(15)
-        fake.stop()
+        fake_process.terminate()
         import redis
 
         redis.Redis.from_url(redis_url).delete("celery")  # the record_reply tasks nobody consumes here
