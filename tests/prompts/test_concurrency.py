@@ -1,12 +1,9 @@
 """Racing activations on PostgreSQL: real row locks and the partial unique index decide, not luck."""
 
-import importlib
 import threading
 
 import pytest
-from django.conf import settings
-from django.contrib.auth.models import Group, Permission
-from django.db import connections
+from django.db import connection, connections
 
 from leads.models import Activity
 from prompts import services
