@@ -4,7 +4,9 @@ import time
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -12,6 +14,7 @@ from rest_framework.views import APIView
 
 from agent import services
 from agent.payloads import PayloadError, payload_parse
+from leads.models import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +58,9 @@ class ManyChatWebhookApi(APIView):
     or text, 503 database unreachable (nothing acknowledged that was not stored). Once the message is
     stored the answer is always 200 with a valid v2 body, whatever happens after.
 
-    ManyChat's body has no fixed shape, so agent.payloads normalises it (in place of an InputSerializer)
-    and agent.manychat builds the v2 body (in place of an OutputSerializer).
+    ManyChat's body has no fixed shape, so agent.payloads normalises it (the InputSerializer below only
+    documents the flat shape; the Full Contact Data object, top level or nested, is accepted too) and
+    agent.manychat builds the v2 body the OutputSerializer describes.
     """
 
     authentication_classes: list = []
@@ -64,6 +68,40 @@ class ManyChatWebhookApi(APIView):
     parser_classes = [_RawParser]
     renderer_classes = [JSONRenderer]
 
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ManyChatWebhookInput"
+
+        subscriber_id = serializers.CharField(max_length=64, help_text="{{contact.id}}; a number is fine")
+        text = serializers.CharField(help_text="{{last_input_text}}")
+        channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+        first_name = serializers.CharField(required=False, allow_null=True)
+        last_name = serializers.CharField(required=False, allow_null=True)
+        username = serializers.CharField(required=False, allow_null=True)
+        phone = serializers.CharField(required=False, allow_null=True)
+        email = serializers.CharField(required=False, allow_null=True)
+        message_id = serializers.CharField(required=False, allow_null=True, help_text="Deduplicates retries")
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ManyChatDynamicBlockV2"
+
+        version = serializers.CharField(default="v2")
+        content = serializers.DictField(help_text="type, messages (at most 10), actions (at most 5)")
+
+    @extend_schema(
+        operation_id="webhooks_manychat",
+        summary="ManyChat External Request: a lead's message in, a Dynamic Block v2 reply out",
+        auth=[],
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: OpenApiTypes.OBJECT,
+            401: OpenApiTypes.OBJECT,
+            413: OpenApiTypes.OBJECT,
+            503: OpenApiTypes.OBJECT,
+        },
+    )
     def post(self, request):
         started = time.monotonic()
         if not _authenticated(request):
