@@ -203,7 +203,23 @@ def llm_complete(*, messages: list[dict[str, str]], deadline: float | None = Non
     if not settings.OPENAI_API_KEY:
         parsed = llm_output_parse(content=_offline_answer(messages=messages))
         return LlmResult(model=OFFLINE_MODEL, latency_ms=int((time.monotonic() - started) * 1000), **parsed)
+    content, completion, attempt = _chat_completion(messages=messages, deadline=deadline, temperature=0.4)
+    parsed = llm_output_parse(content=content)
+    usage = getattr(completion, "usage", None)
+    return LlmResult(
+        model=(getattr(completion, "model", None) or settings.OPENAI_MODEL)[:100],
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        latency_ms=int((time.monotonic() - started) * 1000),
+        attempts=attempt,
+        **parsed,
+    )
 
+
+def _chat_completion(
+    *, messages: list[dict[str, str]], deadline: float | None, temperature: float
+) -> tuple[str | None, ChatCompletion, int]:
+    """(content, completion, attempt) of one JSON-mode chat completion, with llm_complete's retry rules."""
     attempts = 1 + max(0, settings.OPENAI_MAX_RETRIES)
     last_error: LlmError | None = None
     for attempt in range(1, attempts + 1):
@@ -224,7 +240,7 @@ def llm_complete(*, messages: list[dict[str, str]], deadline: float | None = Non
                     "model": settings.OPENAI_MODEL,
                     "messages": messages,
                     "response_format": {"type": "json_object"},
-                    "temperature": 0.4,
+                    "temperature": temperature,
                 },
                 cast_to=ChatCompletion,
                 options={"timeout": timeout},
@@ -243,16 +259,7 @@ def llm_complete(*, messages: list[dict[str, str]], deadline: float | None = Non
                 content = completion.choices[0].message.content
             except (AttributeError, IndexError, TypeError) as exc:
                 raise LlmError("the response has no choices", kind="invalid_output") from exc
-            parsed = llm_output_parse(content=content)
-            usage = getattr(completion, "usage", None)
-            return LlmResult(
-                model=(getattr(completion, "model", None) or settings.OPENAI_MODEL)[:100],
-                prompt_tokens=getattr(usage, "prompt_tokens", None),
-                completion_tokens=getattr(usage, "completion_tokens", None),
-                latency_ms=int((time.monotonic() - started) * 1000),
-                attempts=attempt,
-                **parsed,
-            )
+            return content, completion, attempt
         if attempt < attempts:
             pause = min(0.5 * 2 ** (attempt - 1), 4.0)
             if deadline is not None and time.monotonic() + pause >= deadline:
@@ -260,3 +267,54 @@ def llm_complete(*, messages: list[dict[str, str]], deadline: float | None = Non
             time.sleep(pause)
     assert last_error is not None
     raise last_error
+
+
+# --- The judge (prompt evaluation) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeVerdict:
+    passed: bool
+    reason: str
+    model: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def llm_judge_parse(*, content: str | None) -> tuple[bool, str]:
+    """A judge's answer must be a JSON object {"pass": bool, "reason": str}; raises LlmError otherwise."""
+    text = (content or "").strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1).strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LlmError("the judge did not answer with JSON", kind="invalid_output") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("pass"), bool):
+        raise LlmError('the judge\'s answer has no boolean "pass"', kind="invalid_output")
+    reason = data.get("reason")
+    return data["pass"], (reason.strip()[:MAX_REASON_CHARS] if isinstance(reason, str) else "")
+
+
+def llm_judge(*, messages: list[dict[str, str]]) -> JudgeVerdict:
+    """One judge call: the model grades a reply and answers {"pass": bool, "reason": str}.
+
+    Offline (no OPENAI_API_KEY) the judge abstains with a pass, so only the deterministic checks decide.
+    """
+    if not settings.OPENAI_API_KEY:
+        return JudgeVerdict(
+            passed=True,
+            reason="No model configured: only the deterministic checks judged this reply.",
+            model=OFFLINE_MODEL,
+        )
+    content, completion, _ = _chat_completion(messages=messages, deadline=None, temperature=0.0)
+    passed, reason = llm_judge_parse(content=content)
+    usage = getattr(completion, "usage", None)
+    return JudgeVerdict(
+        passed=passed,
+        reason=reason,
+        model=(getattr(completion, "model", None) or settings.OPENAI_MODEL)[:100],
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+    )

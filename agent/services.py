@@ -173,12 +173,15 @@ def model_input_build(
     history: list[Message],
     text: str,
     custom_fields: dict[str, Any] | None = None,
+    exclude_example_ids: tuple[int, ...] = (),
 ) -> list[dict[str, str]]:
     """System prompt (the active version, the output contract, examples, lead facts) and the transcript.
 
     What leads wrote (messages and profile) is data: it appears only as user turns or quoted JSON.
     """
-    examples = training_examples_for_prompt(lead_message=text, limit=settings.AGENT_MAX_TRAINING_EXAMPLES)
+    examples = training_examples_for_prompt(
+        lead_message=text, limit=settings.AGENT_MAX_TRAINING_EXAMPLES, exclude_ids=exclude_example_ids
+    )
     sections = [prompt.strip(), llm.OUTPUT_INSTRUCTIONS]
     if examples:
         sections.append(

@@ -32,3 +32,11 @@ def retry_incomplete_turns(limit: int = 100) -> dict[str, int]:
     if message_ids:
         logger.info("queued %s incomplete agent turns", len(message_ids))
     return {key: len(ids) for key, ids in due.items()}
+
+
+@shared_task(name="agent.evaluate_prompt", time_limit=3600, soft_time_limit=3500, max_retries=0)
+def evaluate_prompt(run_id: int) -> str:
+    """Replay approved examples through a prompt version (agent.evaluation); safe to run twice."""
+    from agent.evaluation import evaluation_run_execute
+
+    return evaluation_run_execute(run_id=run_id)

@@ -1,6 +1,7 @@
 """Reads over training examples. The agent (agent app) and the training pages both read through here."""
 
 import re
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,7 +120,13 @@ def _words(text: str) -> set[str]:
 
 
 def training_examples_for_prompt(
-    *, lead_message: str, limit: int, max_chars: int = 6000, max_field_chars: int = 500, candidates: int = 200
+    *,
+    lead_message: str,
+    limit: int,
+    max_chars: int = 6000,
+    max_field_chars: int = 500,
+    candidates: int = 200,
+    exclude_ids: Collection[int] = (),
 ) -> list[dict[str, str]]:
     """The approved examples the agent shows the model, most relevant to the lead's message first.
 
@@ -132,6 +139,7 @@ def training_examples_for_prompt(
         return []
     rows = list(
         TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
+        .exclude(pk__in=list(exclude_ids))
         .order_by("-approved_at", "-id")
         .values("example_type", "user_message", "ai_response", "expected_response", "feedback")[:candidates]
     )

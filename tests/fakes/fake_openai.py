@@ -9,6 +9,7 @@ with FakeOpenAI() as fake:                       # or the `fake_openai` pytest f
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.base import CapturedRequest, FakeServer, Reply
@@ -16,6 +17,10 @@ from tests.fakes.base import CapturedRequest, FakeServer, Reply
 
 class FakeOpenAI(FakeServer):
     model = "fake-gpt"
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, Reply | Callable[[CapturedRequest], Reply]]] = []
+        super().__init__()
 
     @property
     def base_url(self) -> str:
@@ -77,6 +82,25 @@ class FakeOpenAI(FakeServer):
 
     def reply_with(self, content: str | dict[str, Any], *, delay: float = 0.0) -> None:
         self.set_default(self.completion(content, delay=delay))
+
+    # -- routing by request content (prompt evaluation: agent call vs judge call) ---------------------------
+    def route(self, marker: str, answer: "Reply | Callable[[CapturedRequest], Reply]") -> None:
+        """Answer every request whose body contains `marker` with `answer` (a Reply, or a function of the
+        request returning one), ahead of the script and the default. The first matching route wins."""
+        with self._lock:
+            self._routes.append((marker, answer))
+
+    def render(self, reply: Reply, request: CapturedRequest) -> Reply:
+        text = request.body.decode("utf-8", "replace")
+        for marker, answer in list(self._routes):
+            if marker in text:
+                return answer(request) if callable(answer) else answer
+        return reply
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._routes.clear()
 
     # -- inspection -----------------------------------------------------------------------------------------
     def completion_requests(self) -> list[CapturedRequest]:
