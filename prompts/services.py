@@ -122,6 +122,9 @@ def _require(user: Any, perm: str, action: str) -> None:
 
 def _clean_draft_input(*, content: str, change_note: str) -> tuple[str, str]:
     errors: dict[str, str] = {}
+    if isinstance(content, str):
+        # Browsers submit textarea text with CRLF line breaks: keep one form so diffs and counts stay honest.
+        content = content.replace("\r\n", "\n")
     if not isinstance(content, str) or not content.strip():
         errors["content"] = "The prompt cannot be empty."
     elif len(content) > PROMPT_MAX_CHARS:

@@ -14,7 +14,8 @@
     // One count per animation frame at most, however fast the typing: the textarea itself stays native.
     function render() {
       pending = false;
-      var n = area.value.length;
+      // Code points, as the server counts them (an emoji is one character, not two UTF-16 units).
+      var n = Array.from(area.value).length;
       counter.textContent = format.format(n) + " characters" + (max ? " of " + format.format(max) : "");
       counter.classList.toggle("over", max > 0 && n > max * 0.95);
     }
