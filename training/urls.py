@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis, insights_apis, insights_views, views
+from training import apis, export_apis, insights_apis, insights_views, views
 
 api_patterns = [
     path("training/examples/", apis.TrainingExampleListApi.as_view(), name="training_examples"),
@@ -17,6 +17,7 @@ api_patterns = [
     ),
     path("training/insights/", insights_apis.TrainingInsightsApi.as_view(), name="training_insights"),
     path("training/insights.csv", insights_apis.TrainingInsightsCsvApi.as_view(), name="insights_csv"),
+    path("training/export/", export_apis.TrainingExportApi.as_view(), name="training_export"),
 ]
 
 page_patterns = [
