@@ -3,6 +3,8 @@ import io
 from typing import Any
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -143,6 +145,9 @@ class TrainingInsightsApi(ServiceErrorsMixin, APIView):
         lead_funnel = FunnelSerializer(many=True)
         handoffs = HandoffsSerializer()
 
+    @extend_schema(
+        operation_id="training_insights", parameters=[InsightsFilterSerializer], responses=OutputSerializer
+    )
     def get(self, request):
         require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         insights = training_insights(f=insights_filter_from(request.query_params))
@@ -209,6 +214,11 @@ def _csv_safe(value: Any) -> Any:
 class TrainingInsightsCsvApi(ServiceErrorsMixin, APIView):
     """The same figures as a CSV download, for the same parameters."""
 
+    @extend_schema(
+        operation_id="training_insights_csv",
+        parameters=[InsightsFilterSerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
     def get(self, request):
         require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         f = insights_filter_from(request.query_params)

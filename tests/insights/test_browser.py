@@ -54,7 +54,9 @@ def test_insights_page_draws_every_chart(
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", manager.username)
     page.fill("input[name=password]", "pass-for-tests-2026")
-    page.click("form [type=submit]")
+    with page.expect_navigation():
+        page.click("form [type=submit]")
+    assert "/accounts/login/" not in page.url
     page.goto(f"{live_server.url}/dashboard/training/insights/?start=2026-03-01&end=2026-03-10")
     page.wait_for_load_state("networkidle")
 
