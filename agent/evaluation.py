@@ -379,9 +379,9 @@ def evaluation_run_execute(
 def evaluation_run_get(*, run_id: int) -> EvaluationRun | None:
     return (
         EvaluationRun.objects.select_related(
-            "prompt_version", "against_version", "baseline_run", "created_by"
+            "prompt_version", "against_version", "baseline_run__prompt_version", "created_by"
         )
-        .defer("prompt_version__content", "against_version__content")
+        .defer("prompt_version__content", "against_version__content", "baseline_run__prompt_version__content")
         .filter(pk=run_id)
         .first()
     )
@@ -391,9 +391,9 @@ def evaluation_run_latest() -> EvaluationRun | None:
     """The newest run that is not another run's baseline: what the prompt page shows."""
     return (
         EvaluationRun.objects.select_related(
-            "prompt_version", "against_version", "baseline_run", "created_by"
+            "prompt_version", "against_version", "baseline_run__prompt_version", "created_by"
         )
-        .defer("prompt_version__content", "against_version__content")
+        .defer("prompt_version__content", "against_version__content", "baseline_run__prompt_version__content")
         .filter(compared_runs__isnull=True)
         .order_by("-created_at", "-id")
         .first()

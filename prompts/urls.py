@@ -1,5 +1,6 @@
 from django.urls import path
 
+from agent import evaluation_apis, evaluation_views
 from prompts import apis, views
 
 api_patterns = [
@@ -24,6 +25,16 @@ api_patterns = [
         apis.by_method(get=apis.PromptActiveGetApi, post=apis.PromptActiveDeployApi),
         name="prompt_active",
     ),
+    path(
+        "prompt/versions/<int:version_id>/evaluate/",
+        evaluation_apis.PromptVersionEvaluateApi.as_view(),
+        name="prompt_version_evaluate",
+    ),
+    path(
+        "prompt/evaluations/<int:run_id>/",
+        evaluation_apis.EvaluationRunDetailApi.as_view(),
+        name="prompt_evaluation",
+    ),
 ]
 
 page_patterns = [
@@ -35,4 +46,5 @@ page_patterns = [
         views.PromptActivateView.as_view(),
         name="prompt_activate",
     ),
+    path("training/prompt/evaluate/", evaluation_views.PromptEvaluateView.as_view(), name="prompt_evaluate"),
 ]
