@@ -133,6 +133,8 @@ def shot(request) -> Callable[[object, str], Path]:
     """Save a full-page screenshot as artifacts/screenshots/<test>-<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     test = _safe(request.node.name)
+    for stale in SCREENSHOTS.glob(f"{test}-*.png"):
+        stale.unlink()
 
     def save(page, name: str) -> Path:
         path = SCREENSHOTS / f"{test}-{_safe(name)}.png"
