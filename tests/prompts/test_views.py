@@ -104,9 +104,9 @@ def test_page_query_count_does_not_grow_with_versions(signed_in, django_assert_n
         reply(version=version, conversation=conversation)
     client = signed_in("manager")
     # session, user, its permissions (groups + own), unread notifications, its groups (role); the active
-    # version (row with figures, 2 medians), history count, page of versions, 2 medians, and the newest
-    # other version with its text for the diff.
-    with django_assert_num_queries(14):
+    # version (row with figures, 2 medians), history count, page of versions, 2 medians, the newest other
+    # version with its text for the diff, and the evaluation card's latest run (agent.templatetags).
+    with django_assert_num_queries(15):
         response = client.get(PAGE)
     assert response.status_code == 200
     assert len(response.context["history"]) == min(count, 20)
