@@ -37,17 +37,17 @@ from django.utils import timezone  # noqa: E402
 from leads import roles  # noqa: E402
 from training.insights import HANDOFF_VERB, InsightsFilter, insights_default_range, training_insights  # noqa: E402
 
-# The same twelve statements the selectors send, written by hand. %(since)s/%(until)s bound the range.
+# The same eleven statements the selectors send, written by hand. %(since)s/%(until)s bound the range.
 SUBMITTED = "FROM training_examples e WHERE e.created_at >= %(since)s AND e.created_at < %(until)s"
 DECIDED = (
     "FROM training_examples e WHERE e.approved_at >= %(since)s AND e.approved_at < %(until)s "
     "AND e.status IN ('approved', 'rejected')"
 )
+_COMBOS = [(s, k) for s in ("pending", "approved", "rejected") for k in ("good", "bad", "correction")]
 RAW_SQL = [
-    f"SELECT e.status, e.example_type, COUNT(*) {SUBMITTED} GROUP BY 1, 2",
-    "SELECT date_trunc('day', e.created_at AT TIME ZONE %(tz)s) AS day, COUNT(*), "
-    "COUNT(*) FILTER (WHERE e.example_type = 'good'), COUNT(*) FILTER (WHERE e.example_type = 'bad'), "
-    f"COUNT(*) FILTER (WHERE e.example_type = 'correction') {SUBMITTED} GROUP BY 1 ORDER BY 1",
+    "SELECT date_trunc('day', e.created_at AT TIME ZONE %(tz)s) AS day, "
+    + ", ".join(f"COUNT(*) FILTER (WHERE e.status = '{s}' AND e.example_type = '{k}')" for s, k in _COMBOS)
+    + f" {SUBMITTED} GROUP BY 1 ORDER BY 1",
     "SELECT date_trunc('day', e.approved_at AT TIME ZONE %(tz)s) AS day, "
     "COUNT(*) FILTER (WHERE e.status = 'approved'), COUNT(*) FILTER (WHERE e.status = 'rejected') "
     f"{DECIDED} GROUP BY 1 ORDER BY 1",

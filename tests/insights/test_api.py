@@ -100,7 +100,7 @@ def test_query_count_of_the_request_is_pinned(client, viewer, django_assert_num_
         )
     params = {"start": "2026-03-01", "end": "2026-03-10"}
     client.get(API, params)  # the session's first use
-    with django_assert_num_queries(12 + 3) as small:  # the figures, plus session, user and permissions
+    with django_assert_num_queries(11 + 3) as small:  # the figures, plus session, user and permissions
         client.get(API, params)
     for i in range(40):
         make_example(created=at(1 + i % 9), status=ExampleStatus.REJECTED, submitted_by=UserFactory())

@@ -256,10 +256,10 @@ def test_query_count_does_not_grow_with_the_data(
     }
     f = InsightsFilter(start=START, end=END, prompt_version_id=versions[0].pk if prompt_filter else None)
     build(2, **helpers)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         small = training_insights(f=f)
     build(12, **helpers)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         large = training_insights(f=f)
     assert large["examples"]["total"] > small["examples"]["total"] > 0
     assert len(large["top_flagged_replies"]) == 10
