@@ -18,6 +18,13 @@ def _agent_settings(settings):
     settings.AGENT_REPLY_DEADLINE_SECONDS = 8.0
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.MANYCHAT_API_TOKEN = ""
+    # Celery caches its configuration: make tasks run in process even when a broker is configured.
+    from config.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
 
 
 @pytest.fixture
