@@ -288,3 +288,43 @@ def test_offline_the_judge_abstains_and_the_checks_decide(approved, versions, se
     # The offline responder asks about the budget, which this example forbids.
     assert result.passed is False and "budget" in result.reason
     assert run.tokens == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_on_one_run_judge_each_example_once(model, approved, versions):
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's concurrent writers (CI runs it on PostgreSQL)")
+    for _ in range(3):
+        approved(ExampleType.GOOD)
+    model.fake.set_default(
+        model.fake.completion(
+            {"reply": "Hello!", "qualified": False, "lead_fields": {}, "handoff": False}, delay=0.2
+        )
+    )
+    run = evaluation.evaluation_run_create(version=versions[1], schedule=False)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def work() -> None:
+        from django.db import connection as thread_connection
+
+        try:
+            barrier.wait()
+            outcomes.append(evaluation.evaluation_run_execute(run_id=run.pk))
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(outcomes) == ["done", "running"]
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.passed) == ("done", 3, 3)
+    assert len(model.agent_calls()) == 3 and len(model.judge_calls()) == 3
