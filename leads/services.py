@@ -88,7 +88,9 @@ def lead_set_status(*, lead: Lead, status: str, actor: Any = None, reason: str =
 
 @transaction.atomic
 def lead_pause_bot(*, lead: Lead, actor: Any = None, reason: str = "") -> Lead:
-    updated = Lead.objects.filter(pk=lead.pk, bot_paused=False).update(bot_paused=True, updated_at=timezone.now())
+    updated = Lead.objects.filter(pk=lead.pk, bot_paused=False).update(
+        bot_paused=True, updated_at=timezone.now()
+    )
     if updated:
         activity_record(verb="lead.bot_paused", lead=lead, actor=actor, data={"reason": reason})
     lead.refresh_from_db(fields=["bot_paused", "updated_at"])
@@ -98,8 +100,10 @@ def lead_pause_bot(*, lead: Lead, actor: Any = None, reason: str = "") -> Lead:
 @transaction.atomic
 def lead_resume_bot(*, lead: Lead, actor: Any = None) -> Lead:
     """Give the lead back to the bot: clears both a manual pause and a model handoff."""
-    updated = Lead.objects.filter(pk=lead.pk).filter(models.Q(bot_paused=True) | models.Q(needs_human=True)).update(
-        bot_paused=False, needs_human=False, handoff_reason="", updated_at=timezone.now()
+    updated = (
+        Lead.objects.filter(pk=lead.pk)
+        .filter(models.Q(bot_paused=True) | models.Q(needs_human=True))
+        .update(bot_paused=False, needs_human=False, handoff_reason="", updated_at=timezone.now())
     )
     if updated:
         activity_record(verb="lead.bot_resumed", lead=lead, actor=actor)
