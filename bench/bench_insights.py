@@ -35,7 +35,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from leads import roles  # noqa: E402
-from training.insights import HANDOFF_VERB, InsightsFilter, insights_default_range, training_insights  # noqa: E402
+from training.insights import HANDOFF_VERBS, InsightsFilter, insights_default_range, training_insights  # noqa: E402
 
 # The same eleven statements the selectors send, written by hand. %(since)s/%(until)s bound the range.
 SUBMITTED = "FROM training_examples e WHERE e.created_at >= %(since)s AND e.created_at < %(until)s"
@@ -75,7 +75,7 @@ RAW_SQL = [
     "SELECT l.status, COUNT(*) FROM leads l WHERE l.created_at >= %(since)s AND l.created_at < %(until)s "
     "GROUP BY 1",
     "SELECT lower(trim(substring(a.data ->> 'reason' FROM 1 FOR 200))) AS reason, COUNT(*) AS n, "
-    "SUM(COUNT(*)) OVER () FROM activities a WHERE a.verb = %(verb)s "
+    "SUM(COUNT(*)) OVER () FROM activities a WHERE a.verb = ANY(%(verbs)s) "
     "AND a.created_at >= %(since)s AND a.created_at < %(until)s GROUP BY 1 ORDER BY n DESC, reason LIMIT 10",
 ]
 
@@ -141,7 +141,7 @@ def main() -> None:
             "since": f.since,
             "until": f.until,
             "tz": timezone.get_current_timezone_name(),
-            "verb": HANDOFF_VERB,
+            "verbs": list(HANDOFF_VERBS),
             "message_ids": [],
         }
         # Warm up both paths (plans, caches, the session), and count the endpoint's queries once.

@@ -36,8 +36,10 @@ from prompts.models import PromptVersion, PromptVersionConversation
 from prompts.selectors import wilson_interval
 from training.models import ExampleStatus, ExampleType, TrainingExample
 
-# The verb the agent records when it hands a lead to a person, with data {"reason": ...}.
-HANDOFF_VERB = "lead.handoff"
+# The verbs recorded when a lead is handed to a person, each with data {"reason": ...}: the model asked for
+# a human (leads.services.lead_flag_for_human's default), or the agent could not answer or deliver.
+HANDOFF_VERB = "lead.handed_off"
+HANDOFF_VERBS = (HANDOFF_VERB, "agent.needs_human")
 FUNNEL_STAGES = (
     LeadStatus.NEW,
     LeadStatus.ENGAGED,
@@ -373,7 +375,7 @@ def insights_lead_funnel(*, f: InsightsFilter) -> list[dict[str, Any]]:
 
 def insights_handoffs(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> dict[str, Any]:
     """Handoffs in the range by reason (the most frequent reasons, and the total over all of them)."""
-    qs = Activity.objects.filter(verb=HANDOFF_VERB, created_at__gte=f.since, created_at__lt=f.until)
+    qs = Activity.objects.filter(verb__in=HANDOFF_VERBS, created_at__gte=f.since, created_at__lt=f.until)
     if f.prompt_version_id is not None:
         qs = qs.filter(_lead_answered_by(f.prompt_version_id, "lead_id"))
     rows = list(

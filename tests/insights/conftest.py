@@ -94,8 +94,8 @@ def make_lead(db):
 
 @pytest.fixture
 def make_handoff(db):
-    def make(*, lead, created: dt.datetime, reason: str) -> Activity:
-        activity = Activity.objects.create(lead=lead, verb=HANDOFF_VERB, data={"reason": reason})
+    def make(*, lead, created: dt.datetime, reason: str, verb: str = HANDOFF_VERB) -> Activity:
+        activity = Activity.objects.create(lead=lead, verb=verb, data={"reason": reason})
         Activity.objects.filter(pk=activity.pk).update(created_at=created)
         return activity
 

@@ -6,7 +6,7 @@ from django.db.models import Count, Max, Min, Q
 
 from leads.models import Activity, Conversation, Lead, Message
 from prompts.models import PromptVersion, PromptVersionConversation
-from training.insights import HANDOFF_VERB, InsightsFilter, training_insights
+from training.insights import HANDOFF_VERBS, InsightsFilter, training_insights
 from training.models import TrainingExample
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,7 @@ def test_generates_the_requested_sizes_with_consistent_facts():
         assert example.approved_by_id is not None and example.approved_at >= example.created_at
     flagged = TrainingExample.objects.filter(message__isnull=False).select_related("message")
     assert all(e.ai_response == e.message.text and e.message.role == "agent" for e in flagged)
-    assert Activity.objects.filter(verb=HANDOFF_VERB).exclude(data__reason="").exists()
+    assert Activity.objects.filter(verb__in=HANDOFF_VERBS).exclude(data__reason="").exists()
 
 
 def test_the_generated_data_feeds_every_figure():

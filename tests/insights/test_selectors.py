@@ -186,12 +186,18 @@ def test_handoffs_by_reason(make_lead, make_handoff):
     for reason in ["Asked for a human", "asked for a human ", "Refund request", "Asked for a human"]:
         make_handoff(lead=lead, created=at(4), reason=reason)
     make_handoff(lead=lead, created=at(15), reason="Refund request")  # outside the range
+    make_handoff(lead=lead, created=at(5), reason="Window closed", verb="agent.needs_human")
+    make_handoff(lead=lead, created=at(5), reason="Operator paused", verb="lead.bot_paused")  # not a handoff
 
     handoffs = training_insights(f=RANGE)["handoffs"]
 
     assert handoffs == {
-        "total": 4,
-        "by_reason": [{"reason": "asked for a human", "count": 3}, {"reason": "refund request", "count": 1}],
+        "total": 5,
+        "by_reason": [
+            {"reason": "asked for a human", "count": 3},
+            {"reason": "refund request", "count": 1},
+            {"reason": "window closed", "count": 1},
+        ],
     }
 
 

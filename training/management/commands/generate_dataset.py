@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from leads.models import Activity, Conversation, Lead, Message
 from prompts.models import PromptVersion, PromptVersionConversation
-from training.insights import HANDOFF_VERB
+from training.insights import HANDOFF_VERBS
 from training.models import TrainingExample
 
 SPAN_DAYS = 365
@@ -250,7 +250,10 @@ HANDOFF_REASONS = [
     ("Lead wants a phone call", 9),
     ("Abusive or inappropriate messages", 3),
     ("Partnership or wholesale enquiry", 4),
+    ("The agent could not answer: the model timed out", 3),
+    ("The 24-hour messaging window closed before the agent's reply could be sent.", 2),
 ]
+AGENT_FAILURES = {HANDOFF_REASONS[-2][0], HANDOFF_REASONS[-1][0]}
 STAFF = [
     # username, first, last, group, submit weight, review weight
     ("gen_admin", "Grace", "Hopper", "admin", 1, 2),
@@ -787,13 +790,15 @@ class Command(BaseCommand):
                 )
             if status == "engaged" and rng.random() < 0.09:
                 handoff = _weighted(rng, HANDOFF_REASONS)
+                # The model asks for a person (lead.handed_off); now and then the agent itself gives up.
+                verb = HANDOFF_VERBS[1] if handoff in AGENT_FAILURES else HANDOFF_VERBS[0]
                 activity_rows.append(
                     (
                         self._take(Activity),
                         lead_id,
                         None,
-                        HANDOFF_VERB,
-                        json.dumps({"reason": handoff, "conversation_id": conversation_id}),
+                        verb,
+                        json.dumps({"reason": handoff, "bot_paused": verb == HANDOFF_VERBS[0]}),
                         min(end + dt.timedelta(seconds=5), now),
                     )
                 )
