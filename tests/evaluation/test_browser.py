@@ -116,3 +116,36 @@ def test_the_card_follows_a_run_and_then_shows_verdicts_example_by_example(
     card.screenshot(path=str(SCREENSHOTS / "evaluation-card.png"))
     page.screenshot(path=str(SCREENSHOTS / "evaluation-prompt-page.png"), full_page=True)
     assert problems == []
+
+
+def test_the_button_runs_the_test_in_the_background_and_the_page_follows_it(
+    live_server, browser_page, make_user, model, approved, versions, settings
+):
+    # No broker (the local demo): the task runs in a background thread of the server process.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    operator = make_user("operator", password="pass-for-tests-2026")
+    approved(ExampleType.GOOD, user_message="Do you have a club in Lyon?", ai_response="Yes, two of them!")
+    approved(ExampleType.GOOD, user_message="Are you open on Sundays?", ai_response="Yes, 9 to 5.")
+    model.judge(lambda data: ("Lyon" in data["lead_message"], "judged"))
+    problems: list[str] = []
+    page = browser_page
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", operator.username)
+    page.fill("input[name=password]", "pass-for-tests-2026")
+    with page.expect_navigation():
+        page.click("form [type=submit]")
+    page.goto(f"{live_server.url}/dashboard/training/prompt/")
+    assert page.locator("[data-testid=evaluation-empty]").is_visible()
+    with page.expect_navigation():
+        page.click("[data-testid=evaluate]")
+    assert "Testing v2 beside active v1 against up to 50 approved examples." in page.content()
+    # The page polls until both runs are done, then reloads with the finished card.
+    page.wait_for_selector('[data-testid=evaluation-progress][data-finished="1"]', timeout=15_000)
+
+    progress = page.locator("[data-testid=evaluation-progress]").inner_text()
+    assert progress.count("2/2 examples") == 2 and progress.count("50%") == 2
+    assert page.locator("[data-testid=evaluation-results] tbody tr").count() == 2
+    assert problems == []
