@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from agent import services
 from agent.payloads import PayloadError, payload_parse
+from config.ratelimit import rate_limit_count, rate_parse
 from leads.models import Channel
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def _authenticated(request) -> bool:
 class ManyChatWebhookApi(APIView):
     """POST /webhooks/manychat/: a lead's message from ManyChat; answers with a Dynamic Block v2 body.
 
-    401 wrong or missing secret (nothing written), 413 body too large, 400 bad JSON or no subscriber id
+    401 wrong or missing secret (nothing written), 413 body too large, 429 over AGENT_WEBHOOK_RATE_LIMIT
+    for this subscriber (nothing written), 400 bad JSON or no subscriber id
     or text, 503 database unreachable (nothing acknowledged that was not stored). Once the message is
     stored the answer is always 200 with a valid v2 body, whatever happens after.
 
@@ -99,6 +101,7 @@ class ManyChatWebhookApi(APIView):
             400: OpenApiTypes.OBJECT,
             401: OpenApiTypes.OBJECT,
             413: OpenApiTypes.OBJECT,
+            429: OpenApiTypes.OBJECT,
             503: OpenApiTypes.OBJECT,
         },
     )
@@ -126,6 +129,21 @@ class ManyChatWebhookApi(APIView):
             inbound = payload_parse(raw=raw)
         except PayloadError as exc:
             return Response({"error": exc.message, "field": exc.field}, status=status.HTTP_400_BAD_REQUEST)
+
+        # Limited before storing: a 429 acknowledges nothing, so nothing stored can be lost by it (a
+        # repeat of a message already stored is answered by the retry sweep). See README, Reliability.
+        rate = rate_parse(value=settings.AGENT_WEBHOOK_RATE_LIMIT)
+        if rate is not None:
+            allowed, retry_after = rate_limit_count(scope="webhook", ident=inbound.subscriber_id, rate=rate)
+            if not allowed:
+                return Response(
+                    {
+                        "error": "too many messages from this subscriber, retry later",
+                        "field": "subscriber_id",
+                    },
+                    status=status.HTTP_429_TOO_MANY_REQUESTS,
+                    headers={"Retry-After": str(retry_after)},
+                )
 
         try:
             stored = services.inbound_store(inbound=inbound)

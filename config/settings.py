@@ -201,6 +201,10 @@ AGENT_WEBHOOK_MAX_BODY_BYTES = env_int("AGENT_WEBHOOK_MAX_BODY_BYTES", 64 * 1024
 AGENT_RETRY_AFTER_SECONDS = env_int("AGENT_RETRY_AFTER_SECONDS", 120)
 AGENT_MAX_TURN_ATTEMPTS = env_int("AGENT_MAX_TURN_ATTEMPTS", 3)
 AGENT_RETRY_MAX_AGE_HOURS = env_int("AGENT_RETRY_MAX_AGE_HOURS", 24)
+# "<count>/<seconds>" (config.ratelimit, in the cache): per subscriber on the webhook, failed logins per
+# username and per IP. Empty turns a limit off.
+AGENT_WEBHOOK_RATE_LIMIT = env_str("AGENT_WEBHOOK_RATE_LIMIT", "20/60")
+LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/300")
 
 # --- ManyChat ----------------------------------------------------------------------------------------
 MANYCHAT_WEBHOOK_SECRET = env_str("MANYCHAT_WEBHOOK_SECRET", "" if not DEBUG else "local-dev-webhook-secret")

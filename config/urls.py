@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agent import urls as agent_urls
+from config.ratelimit import RateLimitedLoginView
 from leads import urls as leads_urls
 from prompts import urls as prompts_urls
 from training import urls as training_urls
@@ -12,6 +13,7 @@ page_patterns = leads_urls.page_patterns + prompts_urls.page_patterns + training
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include((api_patterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
