@@ -236,12 +236,13 @@ def prompt_version_content(*, version_id: int) -> PromptVersion | None:
 
 def prompt_version_diff(*, version: PromptVersion, against: PromptVersion, context: int = 3) -> str:
     """A unified diff turning `against` into `version`, line by line."""
-    return "".join(
-        difflib.unified_diff(
-            against.content.splitlines(keepends=True),
-            version.content.splitlines(keepends=True),
-            fromfile=f"v{against.version}",
-            tofile=f"v{version.version}",
-            n=context,
-        )
+    # Compare lines without their endings, so a last line with no newline cannot run into the next one.
+    lines = difflib.unified_diff(
+        against.content.splitlines(),
+        version.content.splitlines(),
+        fromfile=f"v{against.version}",
+        tofile=f"v{version.version}",
+        n=context,
+        lineterm="",
     )
+    return "".join(f"{line}\n" for line in lines)
