@@ -57,10 +57,12 @@ class LeadOutputSerializer(serializers.Serializer):
     handoff_reason = serializers.CharField()
     qualification_data = serializers.JSONField()
     created_at = serializers.DateTimeField()
-    last_message_at = serializers.DateTimeField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
 
 
 class LeadListApi(ServiceErrorsMixin, APIView):
+    pagination_class = Pagination  # documents the page envelope in the schema
+
     class FilterSerializer(serializers.Serializer):
         search = serializers.CharField(required=False, allow_blank=True, default="")
         status = serializers.ChoiceField(
@@ -144,10 +146,12 @@ class NotificationOutputSerializer(serializers.Serializer):
     message = serializers.CharField()
     url = serializers.CharField()
     created_at = serializers.DateTimeField()
-    read_at = serializers.DateTimeField()
+    read_at = serializers.DateTimeField(allow_null=True)
 
 
 class NotificationListApi(ServiceErrorsMixin, APIView):
+    pagination_class = Pagination  # documents the page envelope in the schema
+
     class FilterSerializer(serializers.Serializer):
         unread = serializers.BooleanField(required=False, default=False)
 

@@ -63,11 +63,11 @@ class PromptVersionSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     version = serializers.IntegerField()
     change_note = serializers.CharField()
-    author = serializers.CharField(source="author.get_username", default=None)
+    author = serializers.CharField(source="author.get_username", default=None, allow_null=True)
     parent_id = serializers.IntegerField(allow_null=True)
     is_active = serializers.BooleanField()
     activated_at = serializers.DateTimeField(allow_null=True)
-    activated_by = serializers.CharField(source="activated_by.get_username", default=None)
+    activated_by = serializers.CharField(source="activated_by.get_username", default=None, allow_null=True)
     created_at = serializers.DateTimeField()
     content_length = serializers.IntegerField()
     results = serializers.SerializerMethodField()
@@ -107,6 +107,7 @@ class PromptVersionListApi(APIView):
         max_page_size = 100
         page_size_query_param = "page_size"
 
+    pagination_class = Pagination  # documents the page envelope in the schema
     OutputSerializer = PromptVersionSummarySerializer
 
     @extend_schema(operation_id="prompt_versions_list", responses=OutputSerializer(many=True))
@@ -256,7 +257,10 @@ def by_method(**views):
     dispatch.cls = type(
         "".join(view.__name__ for view in views.values()),
         (APIView,),
-        {method.lower(): getattr(view, method.lower()) for method, view in views.items()},
+        {
+            **{method.lower(): getattr(view, method.lower()) for method, view in views.items()},
+            "pagination_class": getattr(views.get("get"), "pagination_class", None),
+        },
     )
     dispatch.initkwargs = {}
     return dispatch

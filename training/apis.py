@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads import roles
-from leads.apis import ServiceErrorsMixin, paginated_response, require_perm
+from leads.apis import Pagination, ServiceErrorsMixin, paginated_response, require_perm
 from leads.models import Message
 from training import selectors, services
 from training.filters import TrainingExampleFilter
@@ -20,8 +20,8 @@ def _user_name(user) -> str | None:
 
 class ExampleOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    conversation_id = serializers.IntegerField()
-    message_id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField(allow_null=True)
+    message_id = serializers.IntegerField(allow_null=True)
     lead_id = serializers.SerializerMethodField()
     user_message = serializers.CharField()
     ai_response = serializers.CharField()
@@ -30,11 +30,11 @@ class ExampleOutputSerializer(serializers.Serializer):
     example_type = serializers.CharField()
     status = serializers.CharField()
     review_note = serializers.CharField()
-    submitted_by = serializers.IntegerField(source="submitted_by_id")
+    submitted_by = serializers.IntegerField(source="submitted_by_id", allow_null=True)
     submitted_by_name = serializers.SerializerMethodField()
-    approved_by = serializers.IntegerField(source="approved_by_id")
+    approved_by = serializers.IntegerField(source="approved_by_id", allow_null=True)
     approved_by_name = serializers.SerializerMethodField()
-    approved_at = serializers.DateTimeField()
+    approved_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -92,6 +92,7 @@ def submit_example(*, user, data: dict) -> TrainingExample:
 
 
 class TrainingExampleListApi(ServiceErrorsMixin, APIView):
+    pagination_class = Pagination  # documents the page envelope in the schema
     OutputSerializer = ExampleOutputSerializer
     InputSerializer = SubmitInputSerializer
 
