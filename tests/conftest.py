@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from tests.browser import browser, browser_page  # noqa: F401  (shared fixtures)
 from tests.factories import (
     AgentMessageFactory,
     ConversationFactory,

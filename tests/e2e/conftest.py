@@ -5,9 +5,7 @@ of 400 and above that the test did not announce with `page.allow(status, url_par
 are saved as screenshots under artifacts/screenshots/<test>-<name>.png for people to look at.
 """
 
-import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,19 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-# The sync Playwright API runs an event loop in this thread; Django's ORM, called from the same thread by
-# fixtures and assertions, would otherwise refuse with SynchronousOnlyOperation.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# The session's Chromium is the shared `browser` fixture in tests/browser.py.
 PASSWORD = "demo-pass-2026"
 ROLES = ("admin", "manager", "operator", "viewer")
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,18 +31,6 @@ class Watch:
 
     def is_allowed(self, status: int, url: str) -> bool:
         return any(status == s and part in url for s, part in self.allowed)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not (shutil.which(CHROMIUM) or os.path.exists(CHROMIUM)):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
-    playwright = sync_api.sync_playwright().start()
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield chromium
-    chromium.close()
-    playwright.stop()
 
 
 def _instrument(page, watch: Watch) -> None:
