@@ -40,6 +40,8 @@ _VIEW = [
     ("leads", "view_activity"),
     ("prompts", "view_promptversion"),
     ("training", "view_trainingexample"),
+    ("agent", "view_evaluationrun"),
+    ("agent", "view_evaluationresult"),
 ]
 _OPERATE = [
     ("training", "add_trainingexample"),

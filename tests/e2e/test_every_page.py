@@ -12,6 +12,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from agent.models import EvaluationResult, EvaluationRun
 from leads.models import Message, MessageRole
 from tests.e2e.conftest import ROLES, login
 from training import services as training_services
@@ -65,6 +66,16 @@ def _world() -> None:
     training_services.training_example_approve(example=from_conversation, reviewer=users["manager"], note="")
     training_services.training_example_reject(example=manual, reviewer=users["manager"], note="Too vague")
     Token.objects.create(user=users["admin"])
+    run = EvaluationRun.objects.create(
+        prompt_version=reply.prompt_version, status="done", example_limit=5, total=1, processed=1, passed=1
+    )
+    EvaluationResult.objects.create(
+        run=run,
+        training_example=from_conversation,
+        reply="Hi <b>there</b>",
+        passed=True,
+        reason="Consistent.",
+    )
 
 
 def _admin_pages(user) -> list[tuple[str, str, bool]]:
