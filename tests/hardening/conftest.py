@@ -44,3 +44,9 @@ def world(make_user):
         "draft": draft,
         "example": example,
     }
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Five users per test: PBKDF2 at full strength would dominate the suite's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
