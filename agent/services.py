@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from agent import llm, manychat
+from agent import guard, llm, manychat
 from agent.payloads import InboundMessage
 from leads import roles
 from leads import selectors as lead_selectors
@@ -285,7 +285,8 @@ def _answer(
     if version is None:
         raise llm.LlmError("no prompt version is active", kind="no_prompt")
     messages = model_input_build(prompt=version.content, lead=lead, history=history, text=inbound.text)
-    return version, llm.llm_complete(messages=messages, deadline=deadline)
+    result = llm.llm_complete(messages=messages, deadline=deadline)
+    return version, guard.result_guard(result=result, prompt=version.content)
 
 
 # --- The webhook's turn -------------------------------------------------------------------------------------
