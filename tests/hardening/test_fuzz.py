@@ -8,6 +8,8 @@ secret, so the generated bodies reach the parser and the store.
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -60,11 +62,24 @@ def _fuzz(operation, headers: dict[str, str]) -> list[str]:
     return failures
 
 
+@pytest.fixture
+def wsgi_app():
+    """The Django WSGI app, called in process like django.test.Client does: the request signals must
+    not close the test's connection (and with it the transaction that holds the test data)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield WSGIHandler()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
-def test_every_operation_as_each_role(role, world, webhook_secret, fake_openai, settings):
+def test_every_operation_as_each_role(role, world, webhook_secret, fake_openai, settings, wsgi_app):
     settings.AGENT_WEBHOOK_RATE_LIMIT = ""
     fake_openai.reply_with({"reply": "Fuzzed, and still answering."})
-    schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
     headers = {"Authorization": f"Token {world['tokens'][role]}"} if role else {}
     failures: list[str] = []
     count = 0
