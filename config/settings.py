@@ -182,6 +182,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agent.retry_incomplete_turns",
         "schedule": env_float("AGENT_RETRY_INTERVAL_SECONDS", 60.0),
     },
+    "prompts-reconcile-figures": {
+        "task": "prompts.reconcile_figures",
+        "schedule": env_float("PROMPTS_RECONCILE_INTERVAL_SECONDS", 300.0),
+    },
 }
 
 # --- OpenAI / the agent ------------------------------------------------------------------------------

@@ -82,7 +82,8 @@ def lead_set_status(*, lead: Lead, status: str, actor: Any = None, reason: str =
         from prompts.tasks import record_qualification
 
         lead_id, qualified_at = lead.pk, timezone.now().isoformat()
-        transaction.on_commit(lambda: record_qualification.delay(lead_id, qualified_at))
+        # robust: a broker outage must not fail the status change; prompts.reconcile_figures credits it later.
+        transaction.on_commit(lambda: record_qualification.delay(lead_id, qualified_at), robust=True)
     return lead
 
 
@@ -246,7 +247,9 @@ def message_record_agent_reply(
                 from prompts.tasks import record_reply
 
                 reply_id = reply.pk
-                transaction.on_commit(lambda: record_reply.delay(reply_id))
+                # robust: a broker outage must not turn a stored reply into a failed turn (the lead would be
+                # answered twice); prompts.reconcile_figures credits the reply later.
+                transaction.on_commit(lambda: record_reply.delay(reply_id), robust=True)
     except IntegrityError:
         return Message.objects.get(in_reply_to=inbound, role=MessageRole.AGENT), False
     return reply, True

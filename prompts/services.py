@@ -3,12 +3,12 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads import roles
-from leads.models import Message, MessageRole
+from leads.models import Activity, Message, MessageRole
 from leads.services import activity_record
 from prompts.models import PromptVersion, PromptVersionConversation
 
@@ -252,3 +252,46 @@ def prompt_version_deploy(*, content: str, user: Any, change_note: str = "") -> 
     _require(user, roles.PERM_ACTIVATE_PROMPT, "deploy prompt versions")
     draft = prompt_version_create_draft(content=content, user=user, change_note=change_note)
     return prompt_version_activate(version=draft, user=user)
+
+
+def prompt_figures_reconcile(*, limit: int = 500) -> dict[str, int]:
+    """Credit the replies and qualifications whose task never ran (say the broker was down), then recount.
+
+    Run periodically by Celery beat (`prompts.reconcile_figures`); everything it calls is idempotent.
+    """
+    uncredited = (
+        Message.objects.filter(role=MessageRole.AGENT, prompt_version__isnull=False)
+        .exclude(
+            Exists(
+                PromptVersionConversation.objects.filter(
+                    prompt_version=OuterRef("prompt_version"), conversation=OuterRef("conversation")
+                )
+            )
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    replies = 0
+    for message_id in list(uncredited):
+        if prompt_version_record_reply(message_id=message_id) is not None:
+            replies += 1
+    qualified_leads = (
+        Activity.objects.filter(verb="lead.status_changed", data__to="qualified", lead__isnull=False)
+        .exclude(
+            Exists(
+                PromptVersionConversation.objects.filter(
+                    conversation__lead=OuterRef("lead"), qualified_at__isnull=False
+                )
+            )
+        )
+        .order_by("created_at")
+        .values_list("lead_id", "created_at")[:limit]
+    )
+    qualifications = 0
+    for lead_id, qualified_at in list(qualified_leads):
+        if prompt_version_record_qualification(lead_id=lead_id, qualified_at=qualified_at) is not None:
+            qualifications += 1
+    versions = list(PromptVersion.objects.values_list("pk", flat=True))
+    for version_id in versions:
+        prompt_version_refresh_figures(version_id=version_id)
+    return {"replies": replies, "qualifications": qualifications, "versions": len(versions)}

@@ -31,3 +31,8 @@ def record_qualification(lead_id: int, qualified_at: str) -> int | None:
     if moment is None:
         raise ValueError(f"qualified_at is not an ISO datetime: {qualified_at!r}")
     return services.prompt_version_record_qualification(lead_id=lead_id, qualified_at=moment)
+
+
+@shared_task(name="prompts.reconcile_figures", time_limit=300, soft_time_limit=280)
+def reconcile_figures(limit: int = 500) -> dict[str, int]:
+    return services.prompt_figures_reconcile(limit=limit)

@@ -333,3 +333,24 @@ def test_database_unreachable_answers_503_and_acknowledges_nothing(fake_openai):
     assert answer["status"] == 503 and answer["retry_after"]
     assert "content" not in answer["body"]  # no Dynamic Block: ManyChat is not told it was handled
     assert fake_openai.calls == 0
+
+
+def test_broker_down_in_sync_mode_still_answers_once_and_figures_catch_up(agent_settings, fake_openai):
+    """The reply is stored and returned although its performance task cannot be queued; no fallback line,
+    so the lead is not answered twice; the beat's reconcile credits the version later."""
+    from config.celery import app
+    from prompts.models import PromptVersion
+    from prompts.services import prompt_figures_reconcile
+
+    agent_settings.CELERY_TASK_ALWAYS_EAGER = False
+    fake_openai.reply_with({"reply": "We are open 9 to 5."})
+    with _broker(app, f"redis://127.0.0.1:{_free_port()}/0"):
+        status, body = _post({"subscriber_id": "7007", "text": "When are you open?"})
+    assert status == 200
+    assert [m["text"] for m in body["content"]["messages"]] == ["We are open 9 to 5."]
+    assert _one_reply_each() == {Message.objects.get(role=MessageRole.LEAD).pk: 1}
+    version = PromptVersion.objects.get(is_active=True)
+    assert version.total_conversations == 0  # the task never ran
+    assert prompt_figures_reconcile()["replies"] == 1
+    version.refresh_from_db()
+    assert (version.total_conversations, version.total_replies) == (1, 1)
