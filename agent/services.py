@@ -314,7 +314,9 @@ def turn_defer(*, message_id: int) -> None:
             lambda: threading.Thread(target=run, name=f"agent-turn-{message_id}", daemon=True).start()
         )
     else:
-        transaction.on_commit(lambda: complete_turn.delay(message_id))
+        # robust: with the broker down the turn stays unanswered and the retry sweep picks it up; raising
+        # here would make the webhook send the fallback line too, and the lead would be answered twice.
+        transaction.on_commit(lambda: complete_turn.delay(message_id), robust=True)
 
 
 def _holding_body(*, stored: StoredInbound) -> dict[str, Any]:

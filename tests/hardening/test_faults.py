@@ -192,6 +192,8 @@ def test_redis_stopped_while_webhooks_arrive(agent_settings, fake_openai, fake_m
         # Redis is gone (and with it the queued tasks: it keeps nothing on disk).
         during = [_post({"subscriber_id": f"r{i}", "text": "hello during"}) for i in range(3)]
         assert [status for status, _ in before + during] == [200] * 5
+        # The holding (empty) answer, not the fallback line: the sweep's reply will be the lead's only one.
+        assert [body["content"]["messages"] for _, body in during] == [[]] * 3
         assert Message.objects.filter(role=MessageRole.LEAD).count() == 5
         assert fake_openai.calls == 0
         due = agent_services.turns_retry_incomplete()
