@@ -233,3 +233,22 @@ def test_api_refuses_a_bad_format(client, viewer, dataset, query):
     response = client.get(EXPORT, query)
     assert response.status_code == 400
     assert "format" in response.json()
+
+
+def test_the_command_stops_quietly_when_the_reader_goes_away(db):
+    from django.utils import timezone
+
+    from tests.factories import TrainingExampleFactory
+
+    TrainingExampleFactory.create_batch(3, status="approved", approved_at=timezone.now())
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError
+
+        def flush(self):
+            pass
+
+    errors = io.StringIO()
+    call_command("export_training", stdout=ClosedPipe(), stderr=errors)  # must not raise
+    assert "Wrote" not in errors.getvalue()

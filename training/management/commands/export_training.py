@@ -4,6 +4,9 @@ Writes the approved training examples as OpenAI fine-tuning JSONL (stdout by def
 the format's rules is reported on stderr and left out.
 """
 
+import os
+import sys
+
 from django.core.management.base import BaseCommand
 
 from training.export import FORMAT_CHAT, FORMATS, training_export_lines
@@ -32,7 +35,15 @@ class Command(BaseCommand):
                     stream.write(line)
                 else:
                     self.stdout.write(line, ending="")
+                    self.stdout.flush()
                 written += 1
+        except BrokenPipeError:
+            # The reader went away (`export_training | head`): stop quietly, as Unix tools do. Python's
+            # recipe: point the real stdout at /dev/null so the interpreter's final flush cannot fail too.
+            if self.stdout._out is sys.__stdout__:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.__stdout__.fileno())
+            return
         finally:
             if stream is not None:
                 stream.close()
