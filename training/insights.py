@@ -223,63 +223,40 @@ def insights_review_time(*, f: InsightsFilter) -> dict[str, Any]:
     return {"decided": middle[0][1], "median_seconds": sum(seconds) / len(seconds)}
 
 
-def insights_top_submitters(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
+def _top_people(rows, *, user: str, count_key: str, counted: str, limit: int) -> list[dict[str, Any]]:
+    """Per-user totals with approved/rejected splits; `user` is the FK name, `counted` a non-null column."""
     rows = (
-        _submitted(f)
-        .filter(submitted_by__isnull=False)
-        .values(
-            "submitted_by_id",
-            "submitted_by__first_name",
-            "submitted_by__last_name",
-            "submitted_by__username",
-        )
+        rows.filter(**{f"{user}__isnull": False})
+        .values(f"{user}_id", f"{user}__first_name", f"{user}__last_name", f"{user}__username")
         .annotate(
-            submitted=Count("*"),
-            approved=Count("created_at", filter=Q(status=ExampleStatus.APPROVED)),
-            rejected=Count("created_at", filter=Q(status=ExampleStatus.REJECTED)),
+            **{count_key: Count("*")},
+            approved=Count(counted, filter=Q(status=ExampleStatus.APPROVED)),
+            rejected=Count(counted, filter=Q(status=ExampleStatus.REJECTED)),
         )
-        .order_by("-submitted", "submitted_by__username")[:limit]
+        .order_by(f"-{count_key}", f"{user}__username")[:limit]
     )
     return [
         {
-            "user_id": r["submitted_by_id"],
-            "name": _user_name(
-                r["submitted_by__first_name"], r["submitted_by__last_name"], r["submitted_by__username"]
-            ),
-            "submitted": r["submitted"],
+            "user_id": r[f"{user}_id"],
+            "name": _user_name(r[f"{user}__first_name"], r[f"{user}__last_name"], r[f"{user}__username"]),
+            count_key: r[count_key],
             "approved": r["approved"],
             "rejected": r["rejected"],
         }
         for r in rows
     ]
+
+
+def insights_top_submitters(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
+    return _top_people(
+        _submitted(f), user="submitted_by", count_key="submitted", counted="created_at", limit=limit
+    )
 
 
 def insights_top_reviewers(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
-    rows = (
-        _decided(f)
-        .filter(approved_by__isnull=False)
-        .values(
-            "approved_by_id", "approved_by__first_name", "approved_by__last_name", "approved_by__username"
-        )
-        .annotate(
-            reviewed=Count("*"),
-            approved=Count("approved_at", filter=Q(status=ExampleStatus.APPROVED)),
-            rejected=Count("approved_at", filter=Q(status=ExampleStatus.REJECTED)),
-        )
-        .order_by("-reviewed", "approved_by__username")[:limit]
+    return _top_people(
+        _decided(f), user="approved_by", count_key="reviewed", counted="approved_at", limit=limit
     )
-    return [
-        {
-            "user_id": r["approved_by_id"],
-            "name": _user_name(
-                r["approved_by__first_name"], r["approved_by__last_name"], r["approved_by__username"]
-            ),
-            "reviewed": r["reviewed"],
-            "approved": r["approved"],
-            "rejected": r["rejected"],
-        }
-        for r in rows
-    ]
 
 
 def insights_top_feedback(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
