@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/insights_bench \\
         .venv/bin/python bench/bench_insights.py [--runs 30] [--start 2026-10-28 --end 2026-11-26] [--year]
 
-Load the data first with `manage.py generate_dataset`. The endpoint goes through the whole Django stack
+Load the data first with `bench/generate_dataset.py`. The endpoint goes through the whole Django stack
 (test client, session auth, permission check, DRF, JSON rendering); the baseline sends the hand-written
 SQL for the same figures through the same connection and fetches every row. Runs alternate between the
 two so both see the same cache and load. Prints the medians, the ratio and the endpoint's query count.
@@ -35,7 +35,12 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from leads import roles  # noqa: E402
-from training.insights import HANDOFF_VERBS, InsightsFilter, insights_default_range, training_insights  # noqa: E402
+from training.insights.selectors import (  # noqa: E402
+    HANDOFF_VERBS,
+    InsightsFilter,
+    insights_default_range,
+    training_insights,
+)
 
 # The same eleven statements the selectors send, written by hand. %(since)s/%(until)s bound the range.
 SUBMITTED = "FROM training_examples e WHERE e.created_at >= %(since)s AND e.created_at < %(until)s"
@@ -124,7 +129,7 @@ def main() -> None:
         .first()
     ) or get_user_model().objects.filter(is_superuser=True).first()
     if user is None or not user.has_perm(roles.PERM_VIEW_EXAMPLES):
-        sys.exit("No staff user who may view examples: run manage.py generate_dataset first.")
+        sys.exit("No staff user who may view examples: run bench/generate_dataset.py first.")
     client = Client()
     client.force_login(user)
 

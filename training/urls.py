@@ -1,6 +1,8 @@
 from django.urls import path
 
-from training import apis, export_apis, insights_apis, insights_views, views
+from training import apis, export_apis, views
+from training.insights import apis as insights_apis
+from training.insights import views as insights_views
 
 api_patterns = [
     path("training/examples/", apis.TrainingExampleListApi.as_view(), name="training_examples"),

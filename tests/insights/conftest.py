@@ -12,7 +12,7 @@ from tests.factories import (
     PromptVersionFactory,
     TrainingExampleFactory,
 )
-from training.insights import HANDOFF_VERB
+from training.insights.selectors import HANDOFF_VERB
 from training.models import ExampleStatus, ExampleType, TrainingExample
 
 UTC = dt.UTC

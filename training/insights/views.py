@@ -7,13 +7,13 @@ from django.urls import reverse
 from django.views import View
 
 from leads import roles
-from training.insights import (
+from training.insights.apis import InsightsFilterSerializer
+from training.insights.selectors import (
     InsightsFilter,
     insights_default_range,
     insights_prompt_version_choices,
     training_insights,
 )
-from training.insights_apis import InsightsFilterSerializer
 
 
 def _duration(seconds: float | None) -> str:

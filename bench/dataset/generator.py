@@ -1,7 +1,7 @@
 """Generate a large, realistic dataset for the insights page and its benchmark.
 
-    manage.py generate_dataset                       # 50,000 leads, 1,000,000 messages, 100,000 examples
-    manage.py generate_dataset --leads 500 --messages 10000 --examples 1000 --versions 5 --seed 7
+    python bench/generate_dataset.py                 # 50,000 leads, 1,000,000 messages, 100,000 examples
+    python bench/generate_dataset.py --leads 500 --messages 10000 --examples 1000 --versions 5 --seed 7
 
 A year of traffic ending at --now: leads arrive (more of them lately), talk to the agent, and qualify,
 convert, get lost or are handed to a person; each agent reply is stamped with the prompt version active
@@ -34,240 +34,30 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from tqdm import tqdm
 
+from bench.dataset.words import (
+    AGENT_FAILURES,
+    AGENT_LINES,
+    CHANNELS,
+    CITIES,
+    EXPECTED,
+    FEEDBACK,
+    FIRST_NAMES,
+    HANDOFF_REASONS,
+    LAST_NAMES,
+    LEAD_LINES,
+    MONTHS,
+    REVIEW_NOTES,
+    STAFF,
+)
 from leads.models import Activity, Conversation, Lead, Message
 from prompts.models import PromptVersion, PromptVersionConversation
-from training.insights import HANDOFF_VERBS
+from training.insights.selectors import HANDOFF_VERBS
 from training.models import TrainingExample
 
 SPAN_DAYS = 365
 CHUNK_LEADS = 1000
 AGENT_MODEL = "gpt-4o-mini"
 
-CHANNELS = [("instagram", 55), ("facebook", 20), ("whatsapp", 15), ("telegram", 7), ("other", 3)]
-FIRST_NAMES = [
-    "Sofia",
-    "Liam",
-    "Olivia",
-    "Noah",
-    "Emma",
-    "Lucas",
-    "Mia",
-    "Ethan",
-    "Ava",
-    "Mateo",
-    "Chloe",
-    "Leo",
-    "Zoe",
-    "Omar",
-    "Hana",
-    "Yuki",
-    "Priya",
-    "Arjun",
-    "Lena",
-    "Jonas",
-    "Ines",
-    "Diego",
-    "Sara",
-    "Ali",
-    "Nora",
-    "Felix",
-    "Amara",
-    "Kofi",
-    "Elif",
-    "Marco",
-    "Giulia",
-    "Tomas",
-    "Ana",
-    "Pedro",
-    "Maya",
-    "Ivan",
-    "Aisha",
-    "Chen",
-    "Wei",
-    "Sven",
-    "Freya",
-    "Ravi",
-    "Nadia",
-    "Hugo",
-    "Clara",
-    "Mateus",
-    "Julia",
-    "Samir",
-    "Lea",
-]
-LAST_NAMES = [
-    "Garcia",
-    "Smith",
-    "Muller",
-    "Rossi",
-    "Silva",
-    "Kim",
-    "Nguyen",
-    "Patel",
-    "Khan",
-    "Cohen",
-    "Novak",
-    "Dubois",
-    "Jensen",
-    "Costa",
-    "Ito",
-    "Sato",
-    "Becker",
-    "Moreau",
-    "Lopez",
-    "Martin",
-    "Okafor",
-    "Mensah",
-    "Yilmaz",
-    "Kowalski",
-    "Haddad",
-    "Fischer",
-    "Romano",
-    "Santos",
-    "Tanaka",
-    "Singh",
-]
-LEAD_LINES = [
-    "hi! how much is it?",
-    "do you ship to {city}?",
-    "what are your prices for a small business website?",
-    "can I book a call this week?",
-    "is there a discount for annual plans?",
-    "I saw your reel, tell me more",
-    "how long does setup take?",
-    "do you integrate with shopify?",
-    "we have {n} shops, would that work?",
-    "my budget is around {n}00 a month",
-    "can you send me examples of your work?",
-    "I need it before {month}",
-    "who would I be talking to?",
-    "ok sounds good",
-    "thanks!",
-    "not sure yet, let me think",
-    "can I talk to a real person?",
-    "that's too expensive for us",
-    "what's included in the basic plan?",
-    "do you offer a free trial?",
-]
-AGENT_LINES = [
-    "Hi {name}! Happy to help. What kind of business do you run?",
-    "Great question. Plans start at 49 a month; which features matter most to you?",
-    "We do ship to {city}. When would you like to get started?",
-    "Setup usually takes about two weeks. Would a quick call help?",
-    "Sure, here are a few examples of our work. Which style do you like most?",
-    "Got it. How many people would use it day to day?",
-    "Thanks {name}! What's the best email to send the proposal to?",
-    "We integrate with Shopify and most payment providers. Are you on Shopify today?",
-    "Annual plans get two months free. Shall I put that in your quote?",
-    "Understood. What's your timeline for going live?",
-    "No problem, take your time. Anything I can clarify meanwhile?",
-    "I'll connect you with someone from our team right away.",
-    "Our basic plan includes hosting, a custom domain and support. Does that cover what you need?",
-    "We offer a 14-day free trial. Want me to set one up for you?",
-    "BUY NOW!!! Limited offer, only today!!!",
-    "As an AI language model I cannot answer that.",
-]
-CITIES = [
-    "Bristol",
-    "Lisbon",
-    "Berlin",
-    "Austin",
-    "Toronto",
-    "Madrid",
-    "Milan",
-    "Dublin",
-    "Porto",
-    "Lyon",
-    "Denver",
-    "Oslo",
-]
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
-FEEDBACK = {
-    "good": [
-        "Great tone and asked one question at a time",
-        "Clear answer about pricing",
-        "Good follow-up question",
-        "Handled the objection well",
-        "Friendly and concise",
-        "Moved toward booking a call",
-    ],
-    "bad": [
-        "Too pushy",
-        "Wrong price quoted",
-        "Did not answer the question",
-        "Asked too many questions at once",
-        "Made up a feature we don't have",
-        "Should have handed off to a human",
-        "Robotic tone",
-        "Ignored the lead's budget",
-        "Too long",
-    ],
-    "correction": [
-        "Wrong price quoted",
-        "Should mention the free trial",
-        "Should ask for the email",
-        "Did not answer the question",
-        "Should have handed off to a human",
-        "Use the lead's name",
-        "Too pushy",
-    ],
-}
-EXPECTED = [
-    "Plans start at 49 a month, and annual plans get two months free. Which features matter most?",
-    "I'm connecting you with a teammate now, they'll reply here shortly.",
-    "We offer a 14-day free trial. What's the best email to set it up?",
-    "Thanks {name}! Could you share the best email for the proposal?",
-]
-REVIEW_NOTES = [
-    "",
-    "",
-    "",
-    "Agreed",
-    "Good catch",
-    "Not a real issue",
-    "Duplicate",
-    "Added to the prompt notes",
-]
-HANDOFF_REASONS = [
-    ("Lead asked to speak to a human", 30),
-    ("Pricing negotiation beyond the listed plans", 18),
-    ("Complaint about a previous order", 12),
-    ("Refund request", 10),
-    ("Technical question the agent cannot answer", 14),
-    ("Lead wants a phone call", 9),
-    ("Abusive or inappropriate messages", 3),
-    ("Partnership or wholesale enquiry", 4),
-    ("The agent could not answer: the model timed out", 3),
-    ("The 24-hour messaging window closed before the agent's reply could be sent.", 2),
-]
-AGENT_FAILURES = {HANDOFF_REASONS[-2][0], HANDOFF_REASONS[-1][0]}
-STAFF = [
-    # username, first, last, group, submit weight, review weight
-    ("gen_admin", "Grace", "Hopper", "admin", 1, 2),
-    ("gen_manager1", "Ada", "Lovelace", "manager", 3, 10),
-    ("gen_manager2", "Alan", "Turing", "manager", 2, 6),
-    ("gen_manager3", "Barbara", "Liskov", "manager", 1, 3),
-    ("gen_operator1", "Linus", "Berg", "operator", 14, 0),
-    ("gen_operator2", "Margaret", "Hamilton", "operator", 10, 0),
-    ("gen_operator3", "Ken", "Iverson", "operator", 8, 0),
-    ("gen_operator4", "Radia", "Perlman", "operator", 6, 0),
-    ("gen_operator5", "Dennis", "Kim", "operator", 4, 0),
-    ("gen_operator6", "Frances", "Allen", "operator", 2, 0),
-    ("gen_viewer", "Edsger", "Dijkstra", "viewer", 0, 0),
-]
 
 LEAD_COLUMNS = [
     "id",

@@ -4,9 +4,10 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, Max, Min, Q
 
+from bench.dataset.generator import Command
 from leads.models import Activity, Conversation, Lead, Message
 from prompts.models import PromptVersion, PromptVersionConversation
-from training.insights import HANDOFF_VERBS, InsightsFilter, training_insights
+from training.insights.selectors import HANDOFF_VERBS, InsightsFilter, training_insights
 from training.models import TrainingExample
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,7 @@ NOW = "2026-06-01T00:00:00+00:00"
 
 def generate(**options):
     call_command(
-        "generate_dataset",
+        Command(),
         leads=options.get("leads", 150),
         messages=options.get("messages", 3000),
         examples=options.get("examples", 150),

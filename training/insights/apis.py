@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from leads import roles
 from leads.apis import ServiceErrorsMixin, require_perm
 from prompts.models import PromptVersion
-from training.insights import MAX_DAYS, InsightsFilter, insights_default_range, training_insights
+from training.insights.selectors import MAX_DAYS, InsightsFilter, insights_default_range, training_insights
 
 
 class InsightsFilterSerializer(serializers.Serializer):
