@@ -9,7 +9,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.client_ip import trusted_proxies_parse
+from config.env import env_bool, env_float, env_int, env_list, env_str, parse_model_prices
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.logs.RequestIdMiddleware",
+    "config.metrics.WebhookMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -79,12 +82,34 @@ TEMPLATES = [
 ]
 
 # --- Database --------------------------------------------------------------------------------------
+# PostgreSQL: each process keeps a psycopg pool (connections reused across requests, checked before each
+# use so a restarted server never hands out a dead one) of at most DATABASE_POOL_MAX_SIZE connections.
+# config/gunicorn.conf.py refuses to start when web + worker processes could open more than the server's
+# max_connections (DATABASE_MAX_CONNECTIONS). DATABASE_POOL=0 falls back to persistent connections
+# (DATABASE_CONN_MAX_AGE, still health-checked), e.g. behind PgBouncer in transaction mode.
+DATABASE_POOL = env_bool("DATABASE_POOL", True)
+DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 1)
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", env_int("GUNICORN_THREADS", 32))
+# Seconds a request waits for a free pooled connection before the webhook answers 503.
+DATABASE_POOL_TIMEOUT = env_float("DATABASE_POOL_TIMEOUT", 3.0)
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    if DATABASE_POOL:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool is the reuse; Django refuses both at once
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": DATABASE_POOL_MIN_SIZE,
+            "max_size": max(DATABASE_POOL_MIN_SIZE, DATABASE_POOL_MAX_SIZE),
+            "timeout": DATABASE_POOL_TIMEOUT,
+            "max_idle": 300.0,
+            "reconnect_timeout": 30.0,
+        }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Webhooks and page requests write concurrently even in the demo; wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -182,6 +207,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agent.retry_incomplete_turns",
         "schedule": env_float("AGENT_RETRY_INTERVAL_SECONDS", 60.0),
     },
+    "inbox-idle-hand-back": {"task": "inbox.idle_hand_back", "schedule": 60.0},
+    "inbox-alert-waiting": {"task": "inbox.alert_waiting", "schedule": 60.0},
     "prompts-reconcile-figures": {
         "task": "prompts.reconcile_figures",
         "schedule": env_float("PROMPTS_RECONCILE_INTERVAL_SECONDS", 300.0),
@@ -213,6 +240,18 @@ AGENT_RETRY_MAX_AGE_HOURS = env_int("AGENT_RETRY_MAX_AGE_HOURS", 24)
 # username and per IP. Empty turns a limit off.
 AGENT_WEBHOOK_RATE_LIMIT = env_str("AGENT_WEBHOOK_RATE_LIMIT", "20/60")
 LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/300")
+# The reverse proxies / load balancers in front of the app (addresses or networks, comma-separated). Only
+# a request from one of them has its X-Forwarded-For read, right to left, for the client's address
+# (config.client_ip); empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env_list("DJANGO_TRUSTED_PROXIES", [])
+trusted_proxies_parse(values=TRUSTED_PROXIES)  # a typo refuses to start instead of trusting no one
+
+# --- The inbox (agent/inbox) ---------------------------------------------------------------------
+INBOX_POLL_SECONDS = env_float("INBOX_POLL_SECONDS", 3.0)  # the conversation view and the bell refresh
+INBOX_IDLE_HANDBACK_MINUTES = env_int("INBOX_IDLE_HANDBACK_MINUTES", 0)  # 0: no idle hand-back
+INBOX_ALERT_EMAIL_MINUTES = env_int("INBOX_ALERT_EMAIL_MINUTES", 0)  # 0: no email about waiting leads
+EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "inbox@localhost")
 
 # --- ManyChat ----------------------------------------------------------------------------------------
 MANYCHAT_WEBHOOK_SECRET = env_str("MANYCHAT_WEBHOOK_SECRET", "" if not DEBUG else "local-dev-webhook-secret")
@@ -233,18 +272,71 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Preload lists are very hard to leave: only on request.
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Operations: logs, errors, metrics, health, retention -------------------------------------------------
+# One JSON line per event (config/logs.py) in production; plain lines while DEBUG is on, unless LOG_FORMAT.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+LOG_LEVEL = env_str("LOG_LEVEL", env_str("DJANGO_LOG_LEVEL", "INFO"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    "filters": {"context": {"()": "config.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.logs.JsonLineFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Error reporting through Sentry's SDK only when a DSN is set; no message text is sent (send_default_pii off).
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:  # pragma: no cover - needs a Sentry server
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        send_default_pii=False,
+    )
+# /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; with no token it is open only while DEBUG is on.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Load balancers probe over plain HTTP inside the network: no HTTPS redirect for the probes.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# USD per million tokens, "model=input/output,model=input/output"; unpriced models count tokens, not cost.
+AGENT_MODEL_PRICES = parse_model_prices(
+    env_str("AGENT_MODEL_PRICES", "gpt-4o-mini=0.15/0.60,gpt-4.1-mini=0.40/1.60,gpt-5-mini=0.25/2.00")
+)
+# /readyz: the broker probe timeout, the oldest Celery heartbeat accepted, and whether a stale one fails it.
+READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 1.0)
+OPS_HEARTBEAT_INTERVAL_SECONDS = env_float("OPS_HEARTBEAT_INTERVAL_SECONDS", 30.0)
+OPS_HEARTBEAT_MAX_AGE_SECONDS = env_float("OPS_HEARTBEAT_MAX_AGE_SECONDS", 180.0)
+READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", False)
+CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": OPS_HEARTBEAT_INTERVAL_SECONDS}
+# Retention: message texts and activity details older than this many days are anonymised by a daily beat task
+# (rows, counts and per-version figures stay). Empty or 0 keeps everything.
+DATA_RETENTION_DAYS = env_int("DATA_RETENTION_DAYS", 0)
+CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
+    "task": "privacy.apply_retention",
+    "schedule": env_float("DATA_RETENTION_INTERVAL_SECONDS", 24 * 3600.0),
+}
+# Retrieval of approved examples (training.retrieval): with an embeddings model set, examples are ranked by
+# embedding similarity on the same OpenAI-compatible server (vectors computed once per example by the
+# `training.embed_examples` task); otherwise PostgreSQL full-text ranking, or a word-stem scan on SQLite.
+OPENAI_EMBEDDINGS_MODEL = env_str("OPENAI_EMBEDDINGS_MODEL", "")
+TRAINING_RETRIEVAL_SCAN_LIMIT = env_int("TRAINING_RETRIEVAL_SCAN_LIMIT", 5000)
+CELERY_BEAT_SCHEDULE["training-embed-missing"] = {"task": "training.embed_missing", "schedule": 300.0}
