@@ -163,6 +163,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON with a nesting limit and without NUL or lone surrogates (config.parsers): never a 500 on a body.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
@@ -209,6 +215,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "inbox-idle-hand-back": {"task": "inbox.idle_hand_back", "schedule": 60.0},
     "inbox-alert-waiting": {"task": "inbox.alert_waiting", "schedule": 60.0},
+    "rehearsal-resume-stalled": {
+        "task": "rehearsal.resume_stalled",
+        "schedule": env_float("REHEARSAL_RESUME_INTERVAL_SECONDS", 60.0),
+    },
     "prompts-reconcile-figures": {
         "task": "prompts.reconcile_figures",
         "schedule": env_float("PROMPTS_RECONCILE_INTERVAL_SECONDS", 300.0),
@@ -236,6 +246,13 @@ AGENT_WEBHOOK_MAX_BODY_BYTES = env_int("AGENT_WEBHOOK_MAX_BODY_BYTES", 64 * 1024
 AGENT_RETRY_AFTER_SECONDS = env_int("AGENT_RETRY_AFTER_SECONDS", 120)
 AGENT_MAX_TURN_ATTEMPTS = env_int("AGENT_MAX_TURN_ATTEMPTS", 3)
 AGENT_RETRY_MAX_AGE_HOURS = env_int("AGENT_RETRY_MAX_AGE_HOURS", 24)
+# Rehearsal (agent/rehearsal): plays per scenario, the release gate's margin below the compared version's
+# score, the judge's agreement with the calibration set before its verdicts count, and how long a claimed
+# play may go without finishing before the sweep queues it again (its worker died).
+REHEARSAL_DEFAULT_REPEATS = env_int("REHEARSAL_DEFAULT_REPEATS", 3)
+REHEARSAL_GATE_MARGIN = env_float("REHEARSAL_GATE_MARGIN", 0.05)
+REHEARSAL_JUDGE_AGREEMENT = env_float("REHEARSAL_JUDGE_AGREEMENT", 0.8)
+REHEARSAL_PLAY_STALE_SECONDS = env_int("REHEARSAL_PLAY_STALE_SECONDS", 300)
 # "<count>/<seconds>" (config.ratelimit, in the cache): per subscriber on the webhook, failed logins per
 # username and per IP. Empty turns a limit off.
 AGENT_WEBHOOK_RATE_LIMIT = env_str("AGENT_WEBHOOK_RATE_LIMIT", "20/60")
