@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "leads",
     "prompts",
     "training",
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.health.ProbeMiddleware",
     "config.logs.RequestIdMiddleware",
     "config.metrics.WebhookMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -59,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -170,7 +173,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # The one API edge (config/api.py): service errors → 400/403/404/409 naming the field; one pagination.
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": (
@@ -184,6 +189,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Training examples, prompt versions, insights and the ManyChat webhook.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema describes every endpoint: signed-in staff only (session or token), like the API itself.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -228,7 +235,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- OpenAI / the agent ------------------------------------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "") or None
-OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+# Only the model of NEW prompt versions (each version names its own model). Not gpt-4o-mini: OpenAI shuts it
+# down on 2027-01-14 and lists gpt-6-luna as its replacement (see the README, "Governed releases").
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-6-luna")
 OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 20.0)
 OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
 
@@ -256,7 +265,11 @@ REHEARSAL_PLAY_STALE_SECONDS = env_int("REHEARSAL_PLAY_STALE_SECONDS", 300)
 # "<count>/<seconds>" (config.ratelimit, in the cache): per subscriber on the webhook, failed logins per
 # username and per IP. Empty turns a limit off.
 AGENT_WEBHOOK_RATE_LIMIT = env_str("AGENT_WEBHOOK_RATE_LIMIT", "20/60")
-LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/300")
+LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/300")  # failed logins per account, from anywhere
+# Failed logins per client address, across accounts: higher than the account limit, so one colleague's
+# typos never lock out the others behind the same address (config.ratelimit.login_rate_limited).
+LOGIN_IP_RATE_LIMIT = env_str("LOGIN_IP_RATE_LIMIT", "50/300")
+PASSWORD_RESET_RATE_LIMIT = env_str("PASSWORD_RESET_RATE_LIMIT", "5/3600")  # per address and per e-mail
 # The reverse proxies / load balancers in front of the app (addresses or networks, comma-separated). Only
 # a request from one of them has its X-Forwarded-For read, right to left, for the client's address
 # (config.client_ip); empty: REMOTE_ADDR is the client.
@@ -296,6 +309,22 @@ if not DEBUG:
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles, fonts and XHR from our own origin only; no inline
+# script or style anywhere (templates use static files; json_script data blocks are not executed).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Operations: logs, errors, metrics, health, retention -------------------------------------------------
 # One JSON line per event (config/logs.py) in production; plain lines while DEBUG is on, unless LOG_FORMAT.
@@ -332,11 +361,14 @@ if SENTRY_DSN:  # pragma: no cover - needs a Sentry server
     )
 # /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; with no token it is open only while DEBUG is on.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
-# Load balancers probe over plain HTTP inside the network: no HTTPS redirect for the probes.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Prometheus scrapes over plain HTTP inside the network (the probes are answered before the redirect).
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 # USD per million tokens, "model=input/output,model=input/output"; unpriced models count tokens, not cost.
 AGENT_MODEL_PRICES = parse_model_prices(
-    env_str("AGENT_MODEL_PRICES", "gpt-4o-mini=0.15/0.60,gpt-4.1-mini=0.40/1.60,gpt-5-mini=0.25/2.00")
+    env_str(
+        "AGENT_MODEL_PRICES",
+        "gpt-4o-mini=0.15/0.60,gpt-4.1-mini=0.40/1.60,gpt-5-mini=0.25/2.00,gpt-6-luna=0.10/0.50",
+    )
 )
 # /readyz: the broker probe timeout, the oldest Celery heartbeat accepted, and whether a stale one fails it.
 READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 1.0)
@@ -357,3 +389,35 @@ CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
 OPENAI_EMBEDDINGS_MODEL = env_str("OPENAI_EMBEDDINGS_MODEL", "")
 TRAINING_RETRIEVAL_SCAN_LIMIT = env_int("TRAINING_RETRIEVAL_SCAN_LIMIT", 5000)
 CELERY_BEAT_SCHEDULE["training-embed-missing"] = {"task": "training.embed_missing", "schedule": 300.0}
+
+# --- Governed releases (prompts/releases) ------------------------------------------------------------
+# Model settings a new version starts with. gpt-6-luna reasons by default: no temperature, low effort so a
+# reply fits the webhook's window.
+RELEASE_DEFAULT_TEMPERATURE = env_float("RELEASE_DEFAULT_TEMPERATURE", -1.0)  # negative: leave it unset
+RELEASE_DEFAULT_REASONING_EFFORT = env_str("RELEASE_DEFAULT_REASONING_EFFORT", "low")
+RELEASE_DEFAULT_MAX_OUTPUT_TOKENS = env_int("RELEASE_DEFAULT_MAX_OUTPUT_TOKENS", 1000)
+# The author of a proposal may not approve it.
+RELEASE_TWO_PERSON_RULE = env_bool("RELEASE_TWO_PERSON_RULE", True)
+# Refuse approval (409) while the rehearsal says the version is worse than the active one.
+RELEASE_REHEARSAL_GATE = env_bool("RELEASE_REHEARSAL_GATE", False)
+# The hook that answers "is the rehearsal worse?": a function (*, draft, against) -> GateResult-like object.
+RELEASE_REHEARSAL_GATE_FUNCTION = env_str(
+    "RELEASE_REHEARSAL_GATE_FUNCTION", "agent.rehearsal.selectors.rehearsal_gate"
+)
+# The regression watch: how long after a release it watches, the previous version's trailing window, and
+# whether a significant drop of the qualification rate by at least this many points rolls back by itself.
+RELEASE_WATCH_DAYS = env_int("RELEASE_WATCH_DAYS", 7)
+RELEASE_WATCH_BASELINE_DAYS = env_int("RELEASE_WATCH_BASELINE_DAYS", 14)
+RELEASE_AUTO_ROLLBACK = env_bool("RELEASE_AUTO_ROLLBACK", False)
+RELEASE_AUTO_ROLLBACK_DROP_POINTS = env_float("RELEASE_AUTO_ROLLBACK_DROP_POINTS", 15.0)
+# The model retirement watch warns this many days before a shutdown.
+RELEASE_RETIREMENT_NOTICE_DAYS = env_int("RELEASE_RETIREMENT_NOTICE_DAYS", 60)
+CELERY_BEAT_SCHEDULE["releases-check-experiments"] = {
+    "task": "releases.check_experiments",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["releases-regression-watch"] = {"task": "releases.regression_watch", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["releases-retirement-watch"] = {
+    "task": "releases.retirement_watch",
+    "schedule": 24 * 3600.0,
+}

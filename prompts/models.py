@@ -21,6 +21,14 @@ class PromptVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
     is_active = models.BooleanField(default=False)
+    # Model settings (prompts.releases): a version is its text and the model call it makes. An empty model
+    # name means "settings.OPENAI_MODEL" (versions saved before models were part of a version).
+    model_name = models.CharField(max_length=100, blank=True, default="")
+    temperature = models.FloatField(null=True, blank=True)
+    reasoning_effort = models.CharField(max_length=16, blank=True, default="")
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Parameters the model answered "unsupported" to: later calls leave them out.
+    unsupported_params = models.JSONField(default=list, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -42,6 +50,18 @@ class PromptVersion(models.Model):
             ),
             models.CheckConstraint(condition=Q(version__gte=1), name="prompt_version_positive"),
             models.CheckConstraint(condition=Q(content__length__gt=0), name="prompt_content_not_empty"),
+            models.CheckConstraint(
+                condition=Q(reasoning_effort__in=["", "minimal", "low", "medium", "high"]),
+                name="prompt_reasoning_effort_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(temperature__isnull=True) | Q(temperature__gte=0, temperature__lte=2),
+                name="prompt_temperature_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_output_tokens__isnull=True) | Q(max_output_tokens__gte=16),
+                name="prompt_max_output_tokens_min",
+            ),
             models.CheckConstraint(
                 condition=Q(qualified_conversations__lte=models.F("total_conversations")),
                 name="prompt_qualified_lte_total",
@@ -93,3 +113,6 @@ class PromptVersionConversation(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.prompt_version_id} in conversation {self.conversation_id}"
+
+
+from prompts.releases.models import *  # noqa: E402, F403 - the release models live in their own package
