@@ -55,6 +55,10 @@ class TrainingExample(models.Model):
     review_note = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
+    # Lifecycle (training/review): an approved example leaves the agent's examples once retired, and may
+    # carry a date by which someone should look at it again.
+    retired_at = models.DateTimeField(null=True, blank=True)
+    review_by = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -74,6 +78,10 @@ class TrainingExample(models.Model):
                 name="training_correction_needs_expected",
             ),
             models.CheckConstraint(condition=~Q(user_message=""), name="training_user_message_not_empty"),
+            # One example per flagged agent reply: a second flag opens the first (training/review).
+            models.UniqueConstraint(
+                fields=["message"], condition=Q(message__isnull=False), name="training_one_example_per_reply"
+            ),
             models.CheckConstraint(condition=~Q(ai_response=""), name="training_ai_response_not_empty"),
             models.CheckConstraint(condition=~Q(feedback=""), name="training_feedback_not_empty"),
             # A decision always records when it was made; a pending example carries none.
@@ -101,3 +109,70 @@ class TrainingExample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_example_type_display()} example #{self.pk} ({self.status})"
+
+
+class CandidateStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    SUBMITTED = "submitted", "Submitted to review"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class CorrectionCandidate(models.Model):
+    """What a person answered after an agent reply, pre-filled as a correction (training/candidates.py).
+
+    The operator adds feedback and submits it to review (it becomes a pending TrainingExample) or dismisses
+    it. One candidate per agent reply: the first human answer after it is the one that corrects it.
+    """
+
+    conversation = models.ForeignKey(
+        "leads.Conversation", on_delete=models.CASCADE, related_name="correction_candidates"
+    )
+    agent_message = models.OneToOneField(
+        "leads.Message", on_delete=models.CASCADE, related_name="correction_candidate"
+    )
+    operator_message = models.OneToOneField(
+        "leads.Message", on_delete=models.CASCADE, related_name="correction_candidate_source"
+    )
+    user_message = models.TextField()
+    ai_response = models.TextField()
+    expected_response = models.TextField()
+    status = models.CharField(max_length=16, choices=CandidateStatus.choices, default=CandidateStatus.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    training_example = models.OneToOneField(
+        TrainingExample,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="correction_candidate",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "training_correction_candidates"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=CandidateStatus.values), name="candidate_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="open") & Q(decided_at__isnull=True))
+                | (~Q(status="open") & Q(decided_at__isnull=False)),
+                name="candidate_decided_has_time",
+            ),
+            models.CheckConstraint(condition=~Q(expected_response=""), name="candidate_expected_not_empty"),
+        ]
+        indexes = [models.Index(fields=["conversation", "status"], name="candidate_conversation_idx")]
+
+    def __str__(self) -> str:
+        return f"correction candidate #{self.pk} ({self.status})"
+
+
+# Retrieval and suggestion models live in their packages; imported here so Django registers them.
+from training.retrieval.models import ExampleEmbedding, ExampleUse  # noqa: E402, F401
+from training.suggestions.models import ImprovementSuggestion  # noqa: E402, F401

@@ -1,6 +1,5 @@
 """Reads over training examples. The agent (agent app) and the training pages both read through here."""
 
-import re
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
@@ -112,12 +111,6 @@ def training_example_flags_for_lead(*, lead_id: int) -> dict[int, list[TrainingE
 
 # --- The agent's prompt (agent app) ------------------------------------------------------------------
 
-_WORD = re.compile(r"[^\W_]{3,}")
-
-
-def _words(text: str) -> set[str]:
-    return {word.lower() for word in _WORD.findall(text or "")}
-
 
 def training_examples_for_prompt(
     *,
@@ -127,42 +120,22 @@ def training_examples_for_prompt(
     max_field_chars: int = 500,
     candidates: int = 200,
     exclude_ids: Collection[int] = (),
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """The approved examples the agent shows the model, most relevant to the lead's message first.
 
-    Bounded three ways: the `candidates` most recently approved are scored (one query), at most `limit`
-    are returned, each field is cut to `max_field_chars` and the total stops at `max_chars`. Relevance is
-    word overlap with the lead's message; ties go to the most recently approved.
-    Each item: {"type", "user_message", "ai_response", "expected_response", "feedback"}.
+    Ranked among all live (approved, not retired) examples by training.retrieval: embedding similarity when
+    configured, else full-text ranking (PostgreSQL) or word stems (SQLite); `candidates` is kept for callers
+    and no longer narrows the search. Bounded: at most `limit`, each field cut to `max_field_chars`, the
+    total stopping at `max_chars`. Each item: {"id", "type", "user_message", "ai_response",
+    "expected_response", "feedback", "score", "method"}; training.retrieval.services.example_uses_record
+    stores what was shown with the reply.
     """
-    if limit <= 0:
-        return []
-    rows = list(
-        TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
-        .exclude(pk__in=list(exclude_ids))
-        .order_by("-approved_at", "-id")
-        .values("example_type", "user_message", "ai_response", "expected_response", "feedback")[:candidates]
+    from training.retrieval.selectors import training_examples_select
+
+    return training_examples_select(
+        lead_message=lead_message,
+        limit=limit,
+        max_chars=max_chars,
+        max_field_chars=max_field_chars,
+        exclude_ids=exclude_ids,
     )
-    query = _words(lead_message)
-    scored = sorted(
-        enumerate(rows),
-        key=lambda pair: (-len(query & _words(pair[1]["user_message"])), pair[0]),
-    )
-    chosen: list[dict[str, str]] = []
-    used = 0
-    for _, row in scored:
-        item = {
-            "type": row["example_type"],
-            "user_message": row["user_message"][:max_field_chars],
-            "ai_response": row["ai_response"][:max_field_chars],
-            "expected_response": (row["expected_response"] or "")[:max_field_chars],
-            "feedback": row["feedback"][:max_field_chars],
-        }
-        size = sum(len(value) for value in item.values())
-        if used + size > max_chars:
-            continue
-        chosen.append(item)
-        used += size
-        if len(chosen) >= limit:
-            break
-    return chosen

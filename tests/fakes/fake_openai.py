@@ -7,7 +7,10 @@ with FakeOpenAI() as fake:                       # or the `fake_openai` pytest f
     fake.calls, fake.last_messages()             # what our code sent
 """
 
+import hashlib
 import json
+import math
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -91,6 +94,11 @@ class FakeOpenAI(FakeServer):
             self._routes.append((marker, answer))
 
     def render(self, reply: Reply, request: CapturedRequest) -> Reply:
+        if request.path.endswith("/embeddings"):
+            with self._lock:
+                if reply is not self._default:
+                    self._script.appendleft(reply)
+            return self.embeddings_reply(request)
         text = request.body.decode("utf-8", "replace")
         for marker, answer in list(self._routes):
             if marker in text:
@@ -102,6 +110,59 @@ class FakeOpenAI(FakeServer):
         with self._lock:
             self._routes.clear()
 
+    # -- embeddings (POST /v1/embeddings) -------------------------------------------------------------------
+    # A deterministic "meaning": each word outside a few stopwords is mapped through `embedding_synonyms`
+    # (word -> concept) and hashed to a signed dimension; the vector is the normalised sum. Paraphrases that
+    # share no word but map to the same concepts get the same direction. An embedding call gives back the
+    # scripted chat reply it took, so scripts stay for the chat calls.
+    embedding_dims = 64
+    embedding_stopwords = frozenset(
+        re.findall(
+            r"\w+",
+            "a an and are as at be by can do does for from has have how i if in is it me my of on or the to "
+            "was we what when with you your",
+        )
+    )
+
+    @property
+    def embedding_synonyms(self) -> dict[str, str]:
+        if not hasattr(self, "_embedding_synonyms"):
+            self._embedding_synonyms: dict[str, str] = {}
+        return self._embedding_synonyms
+
+    def embed(self, text: str) -> list[float]:
+        vector = [0.0] * self.embedding_dims
+        for word in re.findall(r"[^\W_]+", text.lower()):
+            if word in self.embedding_stopwords:
+                continue
+            concept = self.embedding_synonyms.get(word, word)
+            digest = hashlib.blake2b(concept.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % self.embedding_dims
+            vector[index] += 1.0 if digest[4] & 1 else -1.0
+        norm = math.sqrt(sum(value * value for value in vector)) or 1.0
+        return [value / norm for value in vector]
+
+    def embeddings_reply(self, request: CapturedRequest) -> Reply:
+        body = request.json() or {}
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(item, str) for item in inputs):
+            return self.error(400, "input must be a string or a list of strings")
+        data = [{"object": "embedding", "index": i, "embedding": self.embed(t)} for i, t in enumerate(inputs)]
+        tokens = sum(len(t.split()) for t in inputs)
+        return Reply(
+            body={
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "fake-embedding"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    def embedding_requests(self) -> list[CapturedRequest]:
+        return [r for r in list(self.requests) if r.path.endswith("/embeddings")]
+
     # -- inspection -----------------------------------------------------------------------------------------
     def completion_requests(self) -> list[CapturedRequest]:
         return [r for r in list(self.requests) if r.path.endswith("/chat/completions")]
@@ -110,3 +171,137 @@ class FakeOpenAI(FakeServer):
         requests = self.completion_requests()
         assert requests, "no chat completion was requested"
         return requests[-1].json()["messages"]
+
+
+# --- Rehearsal: both sides of a simulated conversation (agent/rehearsal) ---------------------------------
+#
+# fake.play_rehearsal()                      # the lead, the agent, the judge and the drafter, by content
+# fake.play_rehearsal(judge=lambda data: (False, "Too pushy."))
+#
+# Requests are told apart by their system prompt: the simulated lead's, the rehearsal judge's and the
+# scenario drafter's start with fixed words (REHEARSAL_*_MARKER, checked against the app's in
+# tests/rehearsal); everything else is the agent. The agent's behaviour is picked by words in the prompt
+# version's text, so a test writes the draft it wants:
+#   "INVENTS-PRICES"  quotes €79 (not an allowed price) on its second reply, every time;
+#   "FLAKY"           behaves well, except on one take in three (the take whose simulated lead writes
+#                     "Well, ..."), where it invents €79 too;
+#   anything else     asks for the budget first, quotes €49, offers a call once it has budget and timeline.
+# The simulated lead reveals one asked-for fact a turn from the facts in its prompt, in one of three
+# wordings picked by its take number ("take K of N"), and says goodbye once it has nothing left to tell.
+
+REHEARSAL_LEAD_MARKER = "You are playing a LEAD in a sales rehearsal"
+REHEARSAL_JUDGE_MARKER = "You grade a whole sales conversation in a REHEARSAL"
+REHEARSAL_DRAFT_MARKER = "You turn a real sales conversation from direct messages into a REHEARSAL"
+
+_HUMAN = re.compile(r"\b(human|real person|a person|representative|manager)\b", re.IGNORECASE)
+_CALL = re.compile(r"\b(call|meeting|book)\b", re.IGNORECASE)
+_TAKE = re.compile(r"This is take (\d+) of (\d+)")
+_FACTS = re.compile(r"never invent others\): (\{.*\})\n")
+_FACT_WORDS = {"budget": ("budget", "spend", "afford"), "timeline": ("when", "start", "timeline")}
+
+
+def _lead_wording(take: int, key: str, value: str) -> str:
+    return [f"Well, {key}: {value}.", f"My {key} is {value}.", f"{key.capitalize()}? {value}."][take % 3]
+
+
+def rehearsal_lead_answer(messages: list[dict[str, str]]) -> dict[str, Any]:
+    """The scripted simulated lead: {"message", "done"} from its system prompt and the agent's last line."""
+    system = messages[0]["content"]
+    take = int(_TAKE.search(system).group(1)) if _TAKE.search(system) else 1
+    facts_match = _FACTS.search(system)
+    facts: dict[str, str] = json.loads(facts_match.group(1)) if facts_match else {}
+    told = " ".join(m["content"] for m in messages[1:] if m["role"] == "assistant")
+    last_agent = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "").lower()
+    if _CALL.search(last_agent) and "?" in last_agent:
+        return {"message": "Yes, let's book the call. Bye for now!", "done": True}
+    untold = [key for key in facts if _lead_wording(take, key, facts[key]) not in told]
+    asked = [k for k in untold if k in last_agent or any(w in last_agent for w in _FACT_WORDS.get(k, ()))]
+    if asked or untold:
+        key = (asked or untold)[0]
+        return {"message": _lead_wording(take, key, facts[key]), "done": False}
+    return {"message": "Thanks, that's all I needed. Bye!", "done": True}
+
+
+def rehearsal_agent_answer(messages: list[dict[str, str]]) -> dict[str, Any]:
+    """The scripted agent under rehearsal: see the behaviours above."""
+    system = messages[0]["content"]
+    leads = [m["content"] for m in messages[1:] if m["role"] == "user"]
+    replies_so_far = sum(1 for m in messages[1:] if m["role"] == "assistant")
+    last = leads[-1] if leads else ""
+    answer: dict[str, Any] = {"qualified": False, "lead_fields": {}, "handoff": False, "handoff_reason": None}
+    if _HUMAN.search(last):
+        return {
+            **answer,
+            "reply": "Of course, a person from our team will reply here.",
+            "handoff": True,
+            "handoff_reason": "The lead asked for a person.",
+        }
+    invents = "INVENTS-PRICES" in system or (
+        "FLAKY" in system and any(text.startswith("Well, ") for text in leads)
+    )
+    price = "€79" if invents else "€49"
+    said = " ".join(leads).lower()
+    has_budget = "budget" in said
+    has_timeline = "timeline" in said
+    if replies_so_far == 0:
+        reply = "Hi! Happy to help. What budget do you have in mind?"
+    elif has_budget and has_timeline:
+        return {
+            **answer,
+            "reply": f"Perfect, the plan is {price} a month. Shall we book a call?",
+            "qualified": True,
+            "lead_fields": {"budget": "known", "timeline": "known"},
+        }
+    elif replies_so_far == 1:
+        reply = f"Thanks! Our plans start at {price} a month. When would you like to start?"
+    else:
+        reply = "Got it. What timeline do you have in mind?"
+    return {**answer, "reply": reply}
+
+
+def rehearsal_draft_answer(messages: list[dict[str, str]]) -> dict[str, Any]:
+    data = json.loads(messages[1]["content"])
+    lead_lines = [line["text"] for line in data["conversation"] if line["role"] == "lead"]
+    return {
+        "title": "Drafted: " + (lead_lines[0][:40] if lead_lines else "a lead"),
+        "persona": f"A lead on {data['channel']} who opened with: {lead_lines[0] if lead_lines else 'hi'}",
+        "goal": "Find out the price and start soon.",
+        "opening_messages": lead_lines[:1] or ["Hi!"],
+        "facts": {"budget": "2k a month", "timeline": "next month"},
+        "tags": ["pricing", "from-conversation"],
+    }
+
+
+def _rehearsal_judge_default(data: dict[str, Any]) -> tuple[bool, str]:
+    agent_lines = [row["text"] for row in data["conversation"] if row["role"] == "agent"]
+    if any("!!!" in text or "BUY NOW" in text for text in agent_lines):
+        return False, "The agent was pushy."
+    return True, "Polite and on topic."
+
+
+def _play_rehearsal(
+    self: FakeOpenAI, *, judge: Callable[[dict[str, Any]], tuple[bool, str]] | None = None, delay: float = 0.0
+) -> None:
+    """Route the rehearsal's four kinds of request (lead, judge, drafter, agent) to the scripts above."""
+    verdict = judge or _rehearsal_judge_default
+
+    def judged(request: CapturedRequest) -> Reply:
+        passed, reason = verdict(json.loads(request.json()["messages"][1]["content"]))
+        return self.completion({"pass": passed, "reason": reason}, prompt_tokens=200, completion_tokens=10)
+
+    self.route(REHEARSAL_JUDGE_MARKER, judged)
+    self.route(
+        REHEARSAL_LEAD_MARKER,
+        lambda r: self.completion(
+            rehearsal_lead_answer(r.json()["messages"]), delay=delay, completion_tokens=15
+        ),
+    )
+    self.route(
+        REHEARSAL_DRAFT_MARKER, lambda r: self.completion(rehearsal_draft_answer(r.json()["messages"]))
+    )
+    self.route(
+        '"messages"', lambda r: self.completion(rehearsal_agent_answer(r.json()["messages"]), delay=delay)
+    )
+
+
+FakeOpenAI.play_rehearsal = _play_rehearsal  # type: ignore[attr-defined]

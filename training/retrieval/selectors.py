@@ -1,0 +1,401 @@
+"""Which approved examples the agent sees: the most relevant among all of them, not the 200 newest.
+
+Ranking, best available first:
+
+1. embedding similarity (OPENAI_EMBEDDINGS_MODEL set): the lead's message is embedded on the same
+   OpenAI-compatible server and compared in numpy with every approved example's stored vector (held in a
+   per-process matrix refreshed incrementally); above EMBEDDING_SCAN_MAX vectors, PostgreSQL's full-text
+   ranking picks the candidates first;
+2. PostgreSQL full-text ranking (`ts_rank_cd` over a stored tsvector with a GIN index, migration 0004):
+   English stems, with the `simple` configuration as the fallback for a message made only of words the
+   English configuration drops (another language's short words);
+3. on SQLite, word-stem overlap over the TRAINING_RETRIEVAL_SCAN_LIMIT most recently approved.
+
+Slots left over go to the most recently approved examples, as before. Retired, pending and rejected
+examples are never returned: the final read filters on the live status, whatever a cache holds.
+"""
+
+import re
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Max, Q, QuerySet
+
+from training.models import ExampleStatus, TrainingExample
+from training.retrieval import embeddings
+from training.retrieval.models import ExampleEmbedding, RetrievalMethod
+
+SEARCH_CONFIG = "english"  # must match the generated column in training/migrations/0004
+MAX_QUERY_WORDS = 32
+EMBEDDING_SCAN_MAX = 50_000
+FULL_TEXT_CANDIDATES = 2_000
+# Below this cosine an embedding match is no better than an unrelated recent example.
+EMBEDDING_MIN_SCORE = 0.2
+
+_WORD = re.compile(r"[^\W_]{2,}")
+_OLD_WORD = re.compile(r"[^\W_]{3,}")
+_SUFFIXES = (
+    "ational",
+    "ations",
+    "ation",
+    "ments",
+    "ment",
+    "ingly",
+    "ings",
+    "ing",
+    "edly",
+    "ies",
+    "ied",
+    "ed",
+    "es",
+    "ly",
+    "s",
+)
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    example_id: int
+    score: float
+    method: str
+
+
+def live_examples() -> QuerySet[TrainingExample]:
+    """What the agent may be shown: approved and not retired."""
+    return TrainingExample.objects.filter(status=ExampleStatus.APPROVED, retired_at__isnull=True)
+
+
+def words(text: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for word in _WORD.findall((text or "").lower()):
+        seen.setdefault(word, None)
+    return list(seen)[:MAX_QUERY_WORDS]
+
+
+def stem(word: str) -> str:
+    """A light English suffix stripper: enough for the SQLite fallback to match refund/refunds/refunded."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            if suffix == "ies" or suffix == "ied":
+                word += "y"
+            break
+    doubled = len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeious"
+    if doubled:  # cancell -> cancel, stopp -> stop
+        word = word[:-1]
+    return word
+
+
+def stems(text: str) -> set[str]:
+    return {stem(word) for word in words(text) if word not in _STOPWORDS}
+
+
+# --- Full text (PostgreSQL) ------------------------------------------------------------------------------
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def rank_full_text(*, text: str, limit: int, exclude_ids: Collection[int] = ()) -> list[Ranked]:
+    terms = words(text)
+    if not terms or limit <= 0:
+        return []
+    query = " | ".join(terms)
+    sql = (
+        "WITH q AS (SELECT CASE WHEN numnode(to_tsquery(%s::regconfig, %s)) > 0 "
+        "THEN to_tsquery(%s::regconfig, %s) ELSE to_tsquery('simple', %s) END AS query) "
+        "SELECT e.id, ts_rank_cd(e.search_vector, q.query) AS score FROM training_examples e, q "
+        "WHERE e.status = 'approved' AND e.retired_at IS NULL AND e.search_vector @@ q.query "
+        "AND NOT (e.id = ANY(%s)) ORDER BY score DESC, e.approved_at DESC, e.id DESC LIMIT %s"
+    )
+    params: list[Any] = [SEARCH_CONFIG, query, SEARCH_CONFIG, query, query, list(exclude_ids), limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [Ranked(row[0], float(row[1]), RetrievalMethod.FULL_TEXT) for row in cursor.fetchall()]
+
+
+# --- Word stems (SQLite fallback) ---------------------------------------------------------------------
+
+
+def rank_word_stems(*, text: str, limit: int, exclude_ids: Collection[int] = ()) -> list[Ranked]:
+    query = stems(text)
+    if not query or limit <= 0:
+        return []
+    rows = (
+        live_examples()
+        .exclude(pk__in=list(exclude_ids))
+        .order_by("-approved_at", "-id")
+        .values_list("id", "user_message")[: settings.TRAINING_RETRIEVAL_SCAN_LIMIT]
+    )
+    scored = []
+    for position, (example_id, user_message) in enumerate(rows):
+        overlap = len(query & stems(user_message))
+        if overlap:
+            scored.append((-overlap, position, example_id, overlap / len(query)))
+    scored.sort()
+    return [Ranked(row[2], round(row[3], 4), RetrievalMethod.WORDS) for row in scored[:limit]]
+
+
+# --- Embeddings -------------------------------------------------------------------------------------------
+
+
+class _VectorCache:
+    """Every stored vector of one model as one normalised float32 matrix, refreshed when rows change."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        self.model = ""
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.signature: tuple[int, Any] = (0, None)
+
+    def _load(self, queryset: QuerySet[ExampleEmbedding]) -> tuple[list[int], list[np.ndarray]]:
+        ids, vectors = [], []
+        for example_id, vector in queryset.values_list("example_id", "vector").iterator(chunk_size=2000):
+            ids.append(example_id)
+            vectors.append(embeddings.vector_from_bytes(vector))
+        return ids, vectors
+
+    def current(self, *, model: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = ExampleEmbedding.objects.filter(model=model)
+        stats = rows.aggregate(count=Count("example_id"), newest=Max("created_at"))
+        signature = (stats["count"], stats["newest"])
+        with self.lock:
+            if model == self.model and signature == self.signature:
+                return self.ids, self.matrix
+            fresh = model == self.model and self.signature[1] is not None and stats["newest"] is not None
+            if fresh:
+                ids, vectors = self._load(rows.filter(created_at__gt=self.signature[1]))
+                known = set(self.ids.tolist())
+                fresh = not known.intersection(ids) and len(known) + len(ids) == stats["count"]
+            if fresh and ids:
+                dims = self.matrix.shape[1]
+                fresh = all(vector.shape[0] == dims for vector in vectors)
+            if fresh:
+                if ids:
+                    self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
+                    self.matrix = np.vstack([self.matrix, np.vstack(vectors)])
+            else:
+                ids, vectors = self._load(rows)
+                dims = {vector.shape[0] for vector in vectors}
+                if len(dims) > 1:  # a model changed its size mid-way: keep the most common one
+                    common = max(dims, key=lambda d: sum(1 for v in vectors if v.shape[0] == d))
+                    pairs = [(i, v) for i, v in zip(ids, vectors, strict=True) if v.shape[0] == common]
+                    ids, vectors = [p[0] for p in pairs], [p[1] for p in pairs]
+                self.ids = np.asarray(ids, dtype=np.int64)
+                self.matrix = np.vstack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+            self.model = model
+            self.signature = signature
+            return self.ids, self.matrix
+
+
+_vectors = _VectorCache()
+
+
+def vector_cache_clear() -> None:
+    _vectors.clear()
+
+
+def rank_embeddings(
+    *, text: str, limit: int, exclude_ids: Collection[int] = (), query_vector: np.ndarray | None = None
+) -> list[Ranked]:
+    """Raises embeddings.EmbeddingError when the query cannot be embedded (the caller falls back)."""
+    ids, matrix = _vectors.current(model=embeddings.embeddings_model())
+    if not len(ids) or limit <= 0:
+        return []
+    if query_vector is None:
+        query_vector = embeddings.embed_texts(texts=[text], for_query=True)[0]
+    if query_vector.shape[0] != matrix.shape[1]:
+        return []
+    if len(ids) > EMBEDDING_SCAN_MAX and _is_postgres():
+        candidates = {r.example_id for r in rank_full_text(text=text, limit=FULL_TEXT_CANDIDATES)}
+        mask = np.isin(ids, np.fromiter(candidates, dtype=np.int64, count=len(candidates)))
+        ids, matrix = ids[mask], matrix[mask]
+    scores = matrix @ query_vector
+    excluded = set(exclude_ids)
+    # Over-fetch: some top rows may be excluded, retired or no longer approved since they were cached.
+    take = min(len(scores), max(limit * 4, limit + len(excluded)))
+    top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [
+        Ranked(int(ids[i]), round(float(scores[i]), 4), RetrievalMethod.EMBEDDING)
+        for i in top
+        if int(ids[i]) not in excluded and scores[i] >= EMBEDDING_MIN_SCORE
+    ]
+
+
+# --- Choosing -------------------------------------------------------------------------------------------
+
+
+def examples_rank(*, text: str, limit: int, exclude_ids: Collection[int] = ()) -> list[Ranked]:
+    """The best `limit` live examples for a lead's message (ranked ids, scores and methods), best first."""
+    ranked: list[Ranked] = []
+    if embeddings.embeddings_enabled():
+        try:
+            ranked = rank_embeddings(text=text, limit=limit, exclude_ids=exclude_ids)
+        except embeddings.EmbeddingError:
+            ranked = []
+    if not ranked:
+        if _is_postgres():
+            ranked = rank_full_text(text=text, limit=limit * 2, exclude_ids=exclude_ids)
+        else:
+            ranked = rank_word_stems(text=text, limit=limit * 2, exclude_ids=exclude_ids)
+    return ranked
+
+
+_FIELDS = ("id", "example_type", "user_message", "ai_response", "expected_response", "feedback")
+
+
+def training_examples_select(
+    *,
+    lead_message: str,
+    limit: int,
+    max_chars: int = 6000,
+    max_field_chars: int = 500,
+    exclude_ids: Collection[int] = (),
+) -> list[dict[str, Any]]:
+    """The items the agent's prompt shows, best first, bounded in count, per-field size and total size.
+
+    Each item: {"id", "type", "user_message", "ai_response", "expected_response", "feedback", "score",
+    "method"}. Two queries (rank, then read), plus one embeddings call when configured.
+    """
+    if limit <= 0:
+        return []
+    ranked = examples_rank(text=lead_message, limit=limit, exclude_ids=exclude_ids)
+    ranked_ids = [r.example_id for r in ranked]
+    # The ranked rows and the most recent ones (to fill the slots left) in one read of the live rows.
+    recent = live_examples().exclude(pk__in=[*exclude_ids, *ranked_ids]).order_by("-approved_at", "-id")
+    rows = list(
+        live_examples()
+        .filter(Q(pk__in=ranked_ids) | Q(pk__in=recent.values("pk")[:limit]))
+        .order_by("-approved_at", "-id")
+        .values(*_FIELDS)
+    )
+    by_id = {row["id"]: row for row in rows}
+    order = [(r, by_id.pop(r.example_id)) for r in ranked if r.example_id in by_id]
+    order.extend((Ranked(row["id"], 0.0, RetrievalMethod.RECENT), row) for row in by_id.values())
+    chosen: list[dict[str, Any]] = []
+    used = 0
+    for rank, row in order:
+        item = {
+            "type": row["example_type"],
+            "user_message": row["user_message"][:max_field_chars],
+            "ai_response": row["ai_response"][:max_field_chars],
+            "expected_response": (row["expected_response"] or "")[:max_field_chars],
+            "feedback": row["feedback"][:max_field_chars],
+        }
+        size = sum(len(value) for value in item.values())
+        if used + size > max_chars:
+            continue
+        chosen.append({"id": row["id"], **item, "score": rank.score, "method": rank.method})
+        used += size
+        if len(chosen) >= limit:
+            break
+    return chosen
+
+
+# --- Today's method, kept as the benchmark's and the tests' baseline ----------------------------------
+
+
+def training_examples_recent_overlap(
+    *, lead_message: str, limit: int, candidates: int = 200, exclude_ids: Collection[int] = ()
+) -> list[int]:
+    """The method before retrieval: word overlap over the `candidates` most recently approved. Ids only."""
+    rows = list(
+        TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
+        .exclude(pk__in=list(exclude_ids))
+        .order_by("-approved_at", "-id")
+        .values("id", "user_message")[:candidates]
+    )
+    query = set(_OLD_WORD.findall(lead_message.lower()))
+    scored = sorted(
+        enumerate(rows),
+        key=lambda pair: (-len(query & set(_OLD_WORD.findall(pair[1]["user_message"].lower()))), pair[0]),
+    )
+    return [row["id"] for _, row in scored[:limit]]
+
+
+# --- Similar examples (lifecycle: near-duplicates and conflicts) --------------------------------------
+
+
+def trigrams(text: str) -> set[str]:
+    """pg_trgm's trigrams: each word padded with two spaces in front and one behind."""
+    grams: set[str] = set()
+    for word in words(text):
+        padded = f"  {word} "
+        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return grams
+
+
+def trigram_similarity(a: str, b: str) -> float:
+    left, right = trigrams(a), trigrams(b)
+    if not left or not right:
+        return 0.0
+    return len(left & right) / len(left | right)
