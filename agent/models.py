@@ -95,3 +95,6 @@ class EvaluationResult(models.Model):
         return (
             f"example #{self.training_example_id} in run #{self.run_id}: {'pass' if self.passed else 'fail'}"
         )
+
+
+from agent.rehearsal.models import *  # noqa: F403,E402  (the rehearsal's tables belong to this app)

@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from agent import services
+from agent import selectors, turn
 
 logger = logging.getLogger(__name__)
 
@@ -12,31 +12,33 @@ logger = logging.getLogger(__name__)
     time_limit=180,
     soft_time_limit=150,
     max_retries=5,
-    autoretry_for=(services.DeliveryRetryable,),
+    autoretry_for=(turn.DeliveryRetryable,),
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,
 )
 def complete_turn(message_id: int) -> str:
     """Answer a lead's message and deliver it through sendContent (a no-op once done)."""
-    return services.turn_complete(message_id=message_id)
+    return turn.turn_complete(message_id=message_id).value
 
 
 @shared_task(name="agent.retry_incomplete_turns", time_limit=60, soft_time_limit=50)
 def retry_incomplete_turns(limit: int = 100) -> dict[str, int]:
     """Beat: queue the turns that never completed (process died, model down, ManyChat down)."""
-    due = services.turns_retry_incomplete(limit=limit)
-    message_ids = sorted(set(due["unanswered"]) | set(due["undelivered"]))
-    for message_id in message_ids:
+    due = selectors.turn_list_incomplete(limit=limit)
+    for message_id in due.message_ids:
         complete_turn.delay(message_id)
-    if message_ids:
-        logger.info("queued %s incomplete agent turns", len(message_ids))
-    return {key: len(ids) for key, ids in due.items()}
+    if due.message_ids:
+        logger.info("queued %s incomplete agent turns", len(due.message_ids))
+    return due.counts()
 
 
 @shared_task(name="agent.evaluate_prompt", time_limit=3600, soft_time_limit=3500, max_retries=0)
 def evaluate_prompt(run_id: int) -> str:
     """Replay approved examples through a prompt version (agent.evaluation); safe to run twice."""
-    from agent.evaluation import evaluation_run_execute
+    from agent.evaluation.services import evaluation_run_execute
 
     return evaluation_run_execute(run_id=run_id)
+
+
+from agent.rehearsal import tasks as rehearsal_tasks  # noqa: E402,F401  (registers the rehearsal tasks)
