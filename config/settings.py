@@ -305,7 +305,7 @@ MANYCHAT_CONTACT_TOKEN_FIELD = env_str("MANYCHAT_CONTACT_TOKEN_FIELD", "ai_conta
 # ManyChat's limits are 25 requests/s per page (sendContent, sendFlow) and 10/s on subscriber endpoints;
 # any one second holds at most burst + rate calls (agent/manychat_throttle.py).
 MANYCHAT_RATE_PER_SECOND = env_float("MANYCHAT_RATE_PER_SECOND", 20.0)
-MANYCHAT_RATE_BURST = env_int("MANYCHAT_RATE_BURST", 4)
+MANYCHAT_RATE_BURST = env_int("MANYCHAT_RATE_BURST", 2)
 MANYCHAT_SUBSCRIBER_RATE_PER_SECOND = env_float("MANYCHAT_SUBSCRIBER_RATE_PER_SECOND", 8.0)
 MANYCHAT_SUBSCRIBER_RATE_BURST = env_int("MANYCHAT_SUBSCRIBER_RATE_BURST", 2)
 MANYCHAT_THROTTLE_MAX_WAIT_SECONDS = env_float("MANYCHAT_THROTTLE_MAX_WAIT_SECONDS", 30.0)

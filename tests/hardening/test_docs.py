@@ -7,13 +7,21 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_api_docs_render_with_zero_external_requests(live_server, browser_page):
+def test_api_docs_render_with_zero_external_requests(live_server, browser_page, make_user):
+    from leads import roles
+
     page = browser_page
+    user = make_user(roles.VIEWER, password="docs-pass-2026")
+    page.goto(f"{live_server.url}/accounts/login/?next=/api/docs/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", "docs-pass-2026")
+    page.click("button[type=submit]")
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
     page.goto(f"{live_server.url}/api/docs/")
     page.wait_for_selector(".opblock-summary-path", timeout=20000)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
