@@ -1,12 +1,12 @@
 from django.urls import path
 
-from agent import evaluation_apis, evaluation_views
 from prompts import apis, views
+from prompts.releases import urls as release_urls
 
 api_patterns = [
     path(
         "prompt/versions/",
-        apis.by_method(get=apis.PromptVersionListApi, post=apis.PromptVersionCreateApi),
+        apis.PromptVersionsApi.as_view(),
         name="prompt_versions",
     ),
     path("prompt/versions/<int:version_id>/", apis.PromptVersionDetailApi.as_view(), name="prompt_version"),
@@ -22,18 +22,8 @@ api_patterns = [
     ),
     path(
         "prompt/active/",
-        apis.by_method(get=apis.PromptActiveGetApi, post=apis.PromptActiveDeployApi),
+        apis.PromptActiveApi.as_view(),
         name="prompt_active",
-    ),
-    path(
-        "prompt/versions/<int:version_id>/evaluate/",
-        evaluation_apis.PromptVersionEvaluateApi.as_view(),
-        name="prompt_version_evaluate",
-    ),
-    path(
-        "prompt/evaluations/<int:run_id>/",
-        evaluation_apis.EvaluationRunDetailApi.as_view(),
-        name="prompt_evaluation",
     ),
 ]
 
@@ -46,5 +36,6 @@ page_patterns = [
         views.PromptActivateView.as_view(),
         name="prompt_activate",
     ),
-    path("training/prompt/evaluate/", evaluation_views.PromptEvaluateView.as_view(), name="prompt_evaluate"),
+    *release_urls.page_patterns,
 ]
+api_patterns += release_urls.api_patterns

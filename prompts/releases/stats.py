@@ -207,7 +207,7 @@ def in_treatment(*, lead_key: str, experiment_key: str, share_percent: float) ->
     return assignment_bucket(lead_key=lead_key, experiment_key=experiment_key) < share_percent / 100
 
 
-# --- The regression watch ---------------------------------------------------------------------------------
+# --- The regression watch ----------
 
 
 class Metric(StrEnum):
