@@ -1,7 +1,12 @@
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from leads import roles
@@ -29,11 +34,21 @@ def training_example_decide(
     example = TrainingExample.objects.select_for_update().get(pk=example.pk)
     if example.status != ExampleStatus.PENDING:
         raise ValidationError({"status": f"This example was already {example.status}; reopen it first."})
+    if (
+        status == ExampleStatus.APPROVED
+        and settings.TRAINING_FORBID_SELF_APPROVAL
+        and example.submitted_by_id == reviewer.pk
+    ):
+        raise PermissionDenied("You submitted this example: another manager must approve it.")
     example.status = status
     example.approved_by = reviewer
     example.approved_at = timezone.now()
     example.review_note = note.strip()
     example.save(update_fields=["status", "approved_by", "approved_at", "review_note", "updated_at"])
+    if status == ExampleStatus.APPROVED:
+        from training.retrieval.services import example_embedding_schedule
+
+        example_embedding_schedule(example_id=example.pk)
     verb = "training.approved" if status == ExampleStatus.APPROVED else "training.rejected"
     lead_id = example.conversation.lead_id if example.conversation_id else None
     activity_record(
@@ -103,7 +118,26 @@ def _notify_reviewers(*, example: TrainingExample, submitter: Any) -> None:
 
 
 def _create_example(*, submitter: Any, lead_id: int | None, source: str, **fields: Any) -> TrainingExample:
-    example = TrainingExample.objects.create(submitted_by=submitter, status=ExampleStatus.PENDING, **fields)
+    from training.review.errors import ExampleAlreadyFlagged
+    from training.review.services import example_similar_record
+
+    message = fields.get("message")
+    if message is not None:
+        # One example per agent reply (training_one_example_per_reply): a second flag opens the first.
+        existing = TrainingExample.objects.filter(message=message).values_list("pk", flat=True).first()
+        if existing is not None:
+            raise ExampleAlreadyFlagged(example_id=existing)
+    try:
+        with transaction.atomic():
+            example = TrainingExample.objects.create(
+                submitted_by=submitter, status=ExampleStatus.PENDING, **fields
+            )
+    except IntegrityError:
+        existing = TrainingExample.objects.filter(message=message).values_list("pk", flat=True).first()
+        if message is None or existing is None:
+            raise
+        raise ExampleAlreadyFlagged(example_id=existing) from None
+    example_similar_record(example=example)
     activity_record(
         verb="training.submitted",
         lead_id=lead_id,
@@ -261,3 +295,51 @@ def training_example_reopen(*, example: TrainingExample, user: Any, note: str = 
             url="/dashboard/training/",
         )
     return example
+
+
+class BulkAction(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REOPEN = "reopen"
+
+
+BULK_DONE_LABEL = {
+    BulkAction.APPROVE: "Approved",
+    BulkAction.REJECT: "Rejected",
+    BulkAction.REOPEN: "Reopened",
+}
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    action: BulkAction
+    done: int
+    skipped: tuple[tuple[int, str], ...]  # (example id, why)
+
+    @property
+    def done_message(self) -> str:
+        return f"{BULK_DONE_LABEL[self.action]} {self.done} example(s)."
+
+    @property
+    def skipped_message(self) -> str:
+        return "Skipped " + "; ".join(f"#{example_id}: {why}" for example_id, why in self.skipped)
+
+
+def training_examples_decide_bulk(
+    *, example_ids: Iterable[int], reviewer: AbstractUser, action: BulkAction, note: str = ""
+) -> BulkResult:
+    """Approve, reject or reopen many examples, oldest first, each in its own transaction: one that may not
+    be decided (already decided, no permission) is skipped with the reason, the others still go through."""
+    action = BulkAction(action)
+    done, skipped = 0, []
+    for example in TrainingExample.objects.filter(pk__in=list(example_ids)).order_by("created_at", "id"):
+        try:
+            if action == BulkAction.REOPEN:
+                training_example_reopen(example=example, user=reviewer, note=note)
+            else:
+                status = ExampleStatus.APPROVED if action == BulkAction.APPROVE else ExampleStatus.REJECTED
+                training_example_decide(example=example, reviewer=reviewer, status=status, note=note)
+            done += 1
+        except (ValidationError, PermissionDenied) as exc:
+            skipped.append((example.pk, " ".join(getattr(exc, "messages", [str(exc)]))))
+    return BulkResult(action=action, done=done, skipped=tuple(skipped))

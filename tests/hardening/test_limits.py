@@ -116,3 +116,35 @@ def test_schema_and_docs_need_a_signed_in_user(client, make_user, path):
     assert b"/webhooks/manychat/" not in anonymous.content
     client.force_login(make_user(roles.VIEWER))
     assert client.get(path).status_code == 200
+
+
+MANUAL = {
+    "user_message": "Do you ship to Canada?",
+    "ai_response": "No.",
+    "example_type": "correction",
+    "feedback": "We do ship to Canada.",
+    "expected_response": "Yes, we ship to Canada in 5-7 days.",
+}
+
+
+@pytest.mark.parametrize("forbidden", [True, False])
+def test_a_manager_approving_their_own_example(settings, make_user, forbidden):
+    settings.TRAINING_FORBID_SELF_APPROVAL = forbidden
+    author, other = make_user(roles.MANAGER), make_user(roles.MANAGER, username="second_manager")
+    client = Client()
+    client.force_login(author)
+    example_id = client.post("/api/training/submit/", MANUAL, content_type="application/json").json()["id"]
+    own = client.post(
+        f"/api/training/approve/{example_id}/", {"action": "approve"}, content_type="application/json"
+    )
+    if forbidden:
+        assert own.status_code == 403
+        # Another manager may approve it: the second pair of eyes.
+        second = Client()
+        second.force_login(other)
+        approved = second.post(
+            f"/api/training/approve/{example_id}/", {"action": "approve"}, content_type="application/json"
+        )
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    else:
+        assert own.status_code == 200 and own.json()["status"] == "approved"
