@@ -1,6 +1,7 @@
 """Tiny helpers for reading typed settings from the environment."""
 
 import os
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -49,3 +50,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def parse_model_prices(raw: str) -> dict[str, tuple[Decimal, Decimal]]:
+    """ "model=input/output,..." in USD per million tokens → {model: (input, output)}."""
+    prices: dict[str, tuple[Decimal, Decimal]] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        model, _, pair = item.partition("=")
+        given, _, taken = pair.partition("/")
+        try:
+            prices[model.strip()] = (Decimal(given.strip()), Decimal(taken.strip()))
+        except InvalidOperation as exc:
+            raise ImproperlyConfigured(
+                f"AGENT_MODEL_PRICES: {item!r} must look like model=0.15/0.60 (USD per million tokens)"
+            ) from exc
+    return prices

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from agent import urls as agent_urls
 from agent.inbox import urls as inbox_urls
 from agent.rehearsal import urls as rehearsal_urls
+from agent.suggestions import urls as suggestion_urls
 from config import health, metrics
 from config.ratelimit import RateLimitedLoginView, RateLimitedPasswordResetView, login_rate_limited
 from leads import urls as leads_urls
@@ -23,6 +24,7 @@ api_patterns += agent_urls.api_patterns
 page_patterns = leads_urls.page_patterns + prompts_urls.page_patterns + training_urls.page_patterns
 page_patterns += inbox_urls.page_patterns
 page_patterns += rehearsal_urls.page_patterns
+page_patterns += suggestion_urls.page_patterns
 page_patterns += agent_urls.page_patterns
 
 urlpatterns = [
