@@ -59,7 +59,9 @@ def make_scenario(db):
 @pytest.fixture
 def versions(db) -> dict[str, PromptVersion]:
     return {
-        "active": PromptVersionFactory(version=1, content="You are Ava, a careful sales assistant.", is_active=True),
+        "active": PromptVersionFactory(
+            version=1, content="You are Ava, a careful sales assistant.", is_active=True
+        ),
         "good": PromptVersionFactory(version=2, content="You are Ava (v2), a warmer sales assistant."),
         "inventor": PromptVersionFactory(version=3, content="You are Ava (v3). INVENTS-PRICES."),
         "flaky": PromptVersionFactory(version=4, content="You are Ava (v4). FLAKY."),

@@ -52,7 +52,9 @@ def test_the_agent_side_sends_exactly_the_webhook_turns_model_input(both_sides, 
     scenario = make_scenario(max_turns=1)
     _run(versions["good"], repeats=1)
     agent_calls = [
-        r.json()["messages"] for r in both_sides.completion_requests() if fakes.REHEARSAL_LEAD_MARKER not in r.body.decode()
+        r.json()["messages"]
+        for r in both_sides.completion_requests()
+        if fakes.REHEARSAL_LEAD_MARKER not in r.body.decode()
     ]
     assert len(agent_calls) == 1
     system = agent_calls[0][0]["content"]
@@ -140,7 +142,9 @@ def test_a_play_whose_model_fails_is_a_failed_play_with_the_reason(fake_openai, 
 
 
 def test_ends_on_handoff_when_the_lead_asks_for_a_person(both_sides, versions, make_scenario):
-    make_scenario(opening_messages=["Can I talk to a real person please?"], checks=[{"kind": "handoff_when_asked"}])
+    make_scenario(
+        opening_messages=["Can I talk to a real person please?"], checks=[{"kind": "handoff_when_asked"}]
+    )
     run = _run(versions["good"], repeats=1)
     play = RehearsalPlay.objects.get(run=run)
     assert play.ended == PlayEnd.HANDED_OFF and play.turns == 1 and play.passed
