@@ -50,3 +50,6 @@ class EvaluationResultAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from agent.rehearsal import admin as rehearsal_admin  # noqa: E402,F401  (scenarios, checks, calibration, runs)
