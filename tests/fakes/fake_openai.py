@@ -93,7 +93,47 @@ class FakeOpenAI(FakeServer):
         with self._lock:
             self._routes.append((marker, answer))
 
+    # -- releases: the model list (GET /v1/models with shutdown_date) and models that reject parameters ------
+    def list_models(self, *models: dict[str, Any]) -> None:
+        """What GET /v1/models lists, e.g. {"id": "gpt-4o-mini", "shutdown_date": "2027-01-14"}."""
+        with self._lock:
+            self.listed_models = list(models)
+
+    def reject_params(self, model: str, *params: str) -> None:
+        """Calls to `model` carrying any of `params` get OpenAI's 400 naming the unsupported parameter."""
+        with self._lock:
+            self.rejected_params = {**getattr(self, "rejected_params", {}), model: set(params)}
+
+    def _release_reply(self, request: CapturedRequest) -> Reply | None:
+        if request.method == "GET" and request.path.rstrip("/").endswith("/models"):
+            listed = getattr(self, "listed_models", [{"id": self.model}])
+            data = [{"object": "model", "created": 0, "owned_by": "fake", **m} for m in listed]
+            return Reply(body={"object": "list", "data": data})
+        rejected = getattr(self, "rejected_params", {})
+        if rejected and request.path.endswith("/chat/completions"):
+            body = request.json() or {}
+            for param in sorted(rejected.get(body.get("model"), ())):
+                if param in body:
+                    return Reply(
+                        status=400,
+                        body={
+                            "error": {
+                                "message": f"Unsupported parameter: '{param}' is not supported here",
+                                "type": "invalid_request_error",
+                                "param": param,
+                                "code": "unsupported_parameter",
+                            }
+                        },
+                    )
+        return None
+
     def render(self, reply: Reply, request: CapturedRequest) -> Reply:
+        release = self._release_reply(request)
+        if release is not None:
+            with self._lock:
+                if reply is not self._default:
+                    self._script.appendleft(reply)
+            return release
         if request.path.endswith("/embeddings"):
             with self._lock:
                 if reply is not self._default:
@@ -109,6 +149,8 @@ class FakeOpenAI(FakeServer):
         super().reset()
         with self._lock:
             self._routes.clear()
+            self.listed_models = [{"id": self.model}]
+            self.rejected_params = {}
 
     # -- embeddings (POST /v1/embeddings) -------------------------------------------------------------------
     # A deterministic "meaning": each word outside a few stopwords is mapped through `embedding_synonyms`
