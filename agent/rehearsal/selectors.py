@@ -419,3 +419,41 @@ def rehearsal_gate(*, draft: Any, against: Any, margin: float | None = None) -> 
         )
     report = rehearsal_report(run=run)
     return _gate(run=run, draft=report.draft, baseline=report.baseline, margin=margin)
+
+
+# --- Conversations worth rehearsing --------------------------------------------------------------------
+
+
+def conversations_for_scenarios(*, since: Any, limit: int, stalled_after: Any) -> list[Any]:
+    """Conversations active since `since` that went wrong: the lead was lost, handed off to a person, or
+    stalled (the agent wrote last, before `stalled_after`, and the lead never answered), newest first;
+    conversations already turned into a scenario are left out. Each comes with `reason` set."""
+    from django.db.models import OuterRef, Subquery
+
+    from leads.models import Conversation, LeadStatus, Message, MessageRole
+
+    last_role = (
+        Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id").values("role")[:1]
+    )
+    used = Scenario.objects.filter(source_conversation__isnull=False).values("source_conversation_id")
+    rows = list(
+        Conversation.objects.filter(last_message_at__gte=since)
+        .exclude(pk__in=used)
+        .annotate(last_role=Subquery(last_role))
+        .filter(
+            Q(lead__status=LeadStatus.LOST)
+            | Q(lead__needs_human=True)
+            | Q(last_role=MessageRole.AGENT, last_message_at__lt=stalled_after)
+        )
+        .exclude(lead__status__in=[LeadStatus.QUALIFIED, LeadStatus.CONVERTED])
+        .select_related("lead")
+        .order_by("-last_message_at", "-id")[:limit]
+    )
+    for row in rows:
+        if row.lead.status == LeadStatus.LOST:
+            row.reason = "lost"
+        elif row.lead.needs_human:
+            row.reason = "handoff"
+        else:
+            row.reason = "stalled"
+    return rows
