@@ -12,10 +12,11 @@ def test_api_docs_render_with_zero_external_requests(live_server, browser_page, 
 
     page = browser_page
     user = make_user(roles.VIEWER, password="docs-pass-2026")
-    page.goto(f"{live_server.url}/accounts/login/?next=/api/docs/")
+    page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", "docs-pass-2026")
     page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     problems: list[str] = []
