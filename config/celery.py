@@ -8,9 +8,29 @@ app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(
-    ["config", "agent.privacy", "training.retrieval", "agent.inbox", "prompts.releases"], related_name="tasks"
+    ["config", "agent.privacy", "training.retrieval", "agent.inbox", "prompts.releases", "agent.suggestions"],
+    related_name="tasks",
 )
 
 from config.logs import connect_celery_signals  # noqa: E402 - after the app exists
 
 connect_celery_signals()
+
+
+def _connect_metrics() -> None:
+    from celery import signals
+
+    from config import metrics
+
+    @signals.worker_init.connect(weak=False)
+    def _serve(**_: object) -> None:
+        metrics.serve_worker_metrics()
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _child_gone(pid: int | None = None, **_: object) -> None:
+        import os
+
+        metrics.worker_child_exited(pid or os.getpid())
+
+
+_connect_metrics()

@@ -25,6 +25,7 @@ front and raise DATABASE_MAX_CONNECTIONS to PgBouncer's max_client_conn.
 
 import multiprocessing
 import os
+import tempfile
 
 
 def _int(name: str, default: int) -> int:
@@ -100,3 +101,25 @@ def post_worker_init(worker):
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018
+
+
+# Prometheus multiprocess mode (config/metrics.py): every worker writes its samples under this directory and
+# /metrics merges them. Emptied when the arbiter starts, so counters restart with the service, as Prometheus
+# expects; a dead worker's live gauges are dropped.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "dmagent-prometheus-web")
+)
+
+
+def on_starting(server):
+    import shutil
+
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

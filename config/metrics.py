@@ -224,3 +224,31 @@ class WebhookMetricsMiddleware:
         response = self.get_response(request)
         record_webhook(status_code=response.status_code, seconds=time.perf_counter() - started)
         return response
+
+
+def serve_worker_metrics() -> None:
+    """In a Celery worker's main process: serve its children's samples on CELERY_METRICS_PORT.
+
+    The web's /metrics cannot see a worker's samples (another host or another directory), so each worker
+    exposes its own endpoint for Prometheus to scrape, from its own PROMETHEUS_MULTIPROC_DIR.
+    """
+    port = int(os.environ.get("CELERY_METRICS_PORT", "0") or 0)
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not port or not directory:
+        return
+    import shutil
+
+    from prometheus_client import multiprocess, start_http_server
+
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=os.environ.get("CELERY_METRICS_ADDR", "127.0.0.1"), registry=registry)
+
+
+def worker_child_exited(pid: int) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

@@ -85,3 +85,20 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path):
     # Unknown keys are only warnings to systemd-analyze: treat any complaint as a failure.
     complaints = [line for line in result.stderr.splitlines() if str(tmp_path) in line or "dm-agent" in line]
     assert complaints == []
+
+
+def test_grafana_dashboard_only_charts_metrics_the_app_exports():
+    from prometheus_client import REGISTRY
+
+    import config.metrics  # noqa: F401 - registers the event metrics
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    exported = set(REGISTRY._names_to_collectors)  # every sample name, e.g. ..._bucket, ..._total
+    exported |= {"dmagent_sweep_backlog", "dmagent_celery_queue_depth", "dmagent_leads_waiting_for_person"}
+    charted = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            charted |= set(re.findall(r"dmagent_[a-z_]+", target["expr"]))
+    assert charted, "the dashboard charts nothing"
+    unknown = sorted(name for name in charted if name not in exported)
+    assert unknown == []
