@@ -1,4 +1,4 @@
-"""deploy/backup.sh and deploy/restore-check.sh against a real PostgreSQL (a scratch database on CI's server)."""
+"""deploy/backup.sh and deploy/restore-check.sh against a real PostgreSQL (a scratch database on CI)."""
 
 import os
 import shutil
