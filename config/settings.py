@@ -300,13 +300,14 @@ MANYCHAT_HANDOFF_TAG = env_str("MANYCHAT_HANDOFF_TAG", "needs_human")
 MANYCHAT_FIELD_MAP = dict(
     item.split(":", 1) for item in env_list("MANYCHAT_FIELD_MAP", []) if ":" in item and item.split(":", 1)[1]
 )
-# A ManyChat flow (its flow_ns, e.g. "content20240101000000_123456") started when a lead qualifies; empty: none.
+# A ManyChat flow started when a lead qualifies (its flow_ns, e.g. "content20240101000000_123456");
+# empty: none.
 MANYCHAT_QUALIFIED_FLOW_NS = env_str("MANYCHAT_QUALIFIED_FLOW_NS", "")
 # The ManyChat custom field holding each contact's random token (agent/contact_token.py); empty: off.
 MANYCHAT_CONTACT_TOKEN_FIELD = env_str("MANYCHAT_CONTACT_TOKEN_FIELD", "ai_contact_token")
 # ManyChat's limits are 25 requests/s per page (sendContent, sendFlow) and 10/s on subscriber endpoints;
 # any one second holds at most burst + rate calls (18 + 2 = 20), leaving room for network jitter, which
-# bunches arrivals (measured: up to 24 in one second at ManyChat's side with 20 + 2; agent/manychat_throttle.py).
+# bunches arrivals (with 20 + 2 we counted up to 24 in one second at the fake server; manychat_throttle.py).
 MANYCHAT_RATE_PER_SECOND = env_float("MANYCHAT_RATE_PER_SECOND", 18.0)
 MANYCHAT_RATE_BURST = env_int("MANYCHAT_RATE_BURST", 2)
 MANYCHAT_SUBSCRIBER_RATE_PER_SECOND = env_float("MANYCHAT_SUBSCRIBER_RATE_PER_SECOND", 8.0)
@@ -315,7 +316,7 @@ MANYCHAT_THROTTLE_MAX_WAIT_SECONDS = env_float("MANYCHAT_THROTTLE_MAX_WAIT_SECON
 MANYCHAT_THROTTLE_REDIS_URL = env_str("MANYCHAT_THROTTLE_REDIS_URL", "")  # empty: REDIS_URL, else the broker
 MANYCHAT_MAX_ATTEMPTS = env_int("MANYCHAT_MAX_ATTEMPTS", 3)
 # Voice notes: transcribed through the OpenAI-compatible /audio/transcriptions endpoint when a model is
-# named; otherwise (or when transcription fails) the agent asks for text ("ask_text") or hands off ("handoff").
+# named; otherwise (or when it fails) the agent asks for text ("ask_text") or hands off ("handoff").
 OPENAI_TRANSCRIBE_MODEL = env_str("OPENAI_TRANSCRIBE_MODEL", "")
 AGENT_VOICE_FALLBACK = env_str("AGENT_VOICE_FALLBACK", "ask_text")
 AGENT_VOICE_ASK_TEXT = env_str(

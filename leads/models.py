@@ -10,6 +10,9 @@ class Channel(models.TextChoices):
     FACEBOOK = "facebook", "Facebook Messenger"
     WHATSAPP = "whatsapp", "WhatsApp"
     TELEGRAM = "telegram", "Telegram"
+    TIKTOK = "tiktok", "TikTok"
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
     OTHER = "other", "Other"
 
 
@@ -44,6 +47,10 @@ class Lead(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # ManyChat: the contact's Live Chat page (from Full Contact Data), and the hash of the random
+    # per-contact token kept in a ManyChat custom field (agent/contact_token.py); never the token itself.
+    live_chat_url = models.CharField(max_length=500, blank=True, default="")
+    manychat_token_hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         db_table = "leads"
@@ -123,6 +130,8 @@ class DeliveryStatus(models.TextChoices):
     RETURNED = "returned", "Returned in the webhook response"
     SENT = "sent", "Sent through the ManyChat API"
     UNDELIVERABLE = "undeliverable", "Undeliverable"
+    # ManyChat took the request but never answered (a read timeout): maybe delivered; never sent again.
+    UNKNOWN = "unknown", "Sent, outcome unknown"
 
 
 class Message(models.Model):
@@ -145,6 +154,10 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # A voice note, image, file or sticker the lead sent (its URL as ManyChat gave it); `text` then holds
+    # the transcript of a voice note, or is empty.
+    attachment_url = models.CharField(max_length=2000, blank=True, default="")
+    attachment_kind = models.CharField(max_length=8, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -81,12 +81,29 @@ def test_window_closed_is_terminal_and_not_retried(fake_manychat):
     assert fake_manychat.calls == 1
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
-def test_429_and_5xx_are_retried_then_succeed(fake_manychat, status):
+@pytest.mark.parametrize("status", [500, 503])
+def test_5xx_is_retried_then_succeeds(fake_manychat, status):
     fake_manychat.enqueue(fake_manychat.error(status), fake_manychat.error(status))
     result = manychat.manychat_send_content(subscriber_id="5", data=manychat.dynamic_block_empty())
     assert result.attempts == 3
     assert fake_manychat.calls == 3
+    assert len(fake_manychat.sent()) == 3
+
+
+def test_429_waits_out_retry_after_then_succeeds(fake_manychat):
+    fake_manychat.enqueue(fake_manychat.too_many_requests(retry_after=1))
+    result = manychat.manychat_send_content(subscriber_id="5", data=manychat.dynamic_block_empty())
+    assert result.attempts == 2
+    times = fake_manychat.arrivals()
+    assert times[1] - times[0] >= 0.9  # the whole page held back for Retry-After, not 0.25 s
+
+
+def test_persistent_429_stays_retryable(fake_manychat):
+    fake_manychat.set_default(fake_manychat.too_many_requests(retry_after=0))
+    with pytest.raises(manychat.ManyChatError) as caught:
+        manychat.manychat_send_content(subscriber_id="5", data=manychat.dynamic_block_empty(), max_attempts=2)
+    assert caught.value.failure is manychat.SendFailure.RATE_LIMITED
+    assert caught.value.retryable is True  # the reply stays pending: a 429 never loses it
 
 
 def test_other_4xx_is_not_retried(fake_manychat):
@@ -94,7 +111,57 @@ def test_other_4xx_is_not_retried(fake_manychat):
     with pytest.raises(manychat.ManyChatError) as caught:
         manychat.manychat_send_content(subscriber_id="5", data=manychat.dynamic_block_empty())
     assert caught.value.retryable is False
+    assert caught.value.failure is manychat.SendFailure.REFUSED
     assert fake_manychat.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "failure"),
+    [
+        ("wrong_token", manychat.SendFailure.TOKEN_INVALID),
+        ("window_closed", manychat.SendFailure.WINDOW_CLOSED),
+        ("otn_required", manychat.SendFailure.TAG_REQUIRED),
+        ("notification_reason_required", manychat.SendFailure.TAG_REQUIRED),
+        ("channel_refused", manychat.SendFailure.CHANNEL_REFUSED),
+        ("error_with_200", manychat.SendFailure.REFUSED),
+    ],
+)
+def test_every_refusal_is_classified_and_not_retried(fake_manychat, reply, failure):
+    fake_manychat.set_default(getattr(fake_manychat, reply)())
+    with pytest.raises(manychat.ManyChatError) as caught:
+        manychat.manychat_send_content(subscriber_id="5", data=manychat.dynamic_block_empty())
+    assert caught.value.failure is failure
+    assert caught.value.retryable is False
+    assert fake_manychat.calls == 1
+
+
+def test_an_error_with_http_200_is_not_a_success(fake_manychat):
+    fake_manychat.set_default(fake_manychat.error_with_200("Wrong token", code=None))
+    with pytest.raises(manychat.ManyChatError) as caught:
+        manychat.manychat_send_content(subscriber_id="5", data=manychat.dynamic_block_empty())
+    assert caught.value.status == 200
+    assert caught.value.failure is manychat.SendFailure.TOKEN_INVALID
+
+
+def test_a_read_timeout_after_sending_is_never_retried(settings, fake_manychat):
+    """D2: ManyChat took the send and answered late; sending again would deliver it twice."""
+    settings.MANYCHAT_API_TIMEOUT_SECONDS = 0.5
+    fake_manychat.set_default(fake_manychat.accepted_late(delay=1.5))
+    with pytest.raises(manychat.ManyChatOutcomeUnknown) as caught:
+        manychat.manychat_send_content(
+            subscriber_id="5", data=manychat.dynamic_block_build(channel="x", text="hi")
+        )
+    assert caught.value.failure is manychat.SendFailure.OUTCOME_UNKNOWN
+    assert caught.value.retryable is False
+    assert len(fake_manychat.sent()) == 1
+
+
+def test_a_connection_refused_is_retried_it_was_never_sent(settings, fake_manychat):
+    fake_manychat.stop()  # nothing listens on the port any more
+    with pytest.raises(manychat.ManyChatError) as caught:
+        manychat.manychat_send_content(subscriber_id="5", data=manychat.dynamic_block_empty(), max_attempts=2)
+    assert caught.value.failure is manychat.SendFailure.UNREACHABLE
+    assert caught.value.retryable is True
 
 
 def test_persistent_5xx_gives_up_retryable(fake_manychat):
@@ -107,6 +174,64 @@ def test_persistent_5xx_gives_up_retryable(fake_manychat):
 
 def test_no_token_refuses_without_calling(settings, fake_manychat):
     settings.MANYCHAT_API_TOKEN = ""
-    with pytest.raises(manychat.ManyChatError):
+    with pytest.raises(manychat.ManyChatError) as caught:
         manychat.manychat_send_content(subscriber_id="5", data=manychat.dynamic_block_empty())
+    assert caught.value.failure is manychat.SendFailure.NOT_CONFIGURED
     assert fake_manychat.calls == 0
+
+
+SPANISH = (
+    "¡Hola! Gracias por escribirnos. Nuestra membresía incluye acceso ilimitado, clases dirigidas, "
+    "evaluación física y asesoría de nutrición. ¿Qué días sueles entrenar? "
+)
+RUSSIAN = "Здравствуйте! Спасибо за сообщение. Абонемент включает неограниченный доступ и занятия. "
+EMOJI = "Great choice 💪🔥 see you soon 🙌🏽 "
+
+
+@pytest.mark.parametrize("sample", [SPANISH, RUSSIAN, EMOJI, "ñ" * 1500, "💪" * 700])
+def test_instagram_is_split_by_utf8_bytes(sample):
+    """R1: Meta caps an Instagram message at 1000 UTF-8 bytes; a 998-character Spanish part is 1097."""
+    text = (sample * 40).strip()
+    messages = manychat.dynamic_block_build(channel="instagram", text=text)["content"]["messages"]
+    assert all(len(m["text"].encode("utf-8")) <= 1000 for m in messages)
+    joined = "".join(m["text"] for m in messages)
+    if len(messages) < manychat.MAX_MESSAGES:
+        assert joined.replace(" ", "") == text.replace(" ", "")  # nothing lost, nothing cut mid-character
+
+
+def test_other_channels_still_count_characters():
+    text = ("ñandú " * 400).strip()  # 2399 characters, 2799 bytes
+    messages = manychat.dynamic_block_build(channel="facebook", text=text)["content"]["messages"]
+    assert max(len(m["text"]) for m in messages) > 1000
+    assert all(len(m["text"]) <= 2000 for m in messages)
+
+
+def test_a_cut_instagram_reply_keeps_its_ellipsis_under_the_byte_cap():
+    messages = manychat.dynamic_block_build(channel="instagram", text="ñ" * 20_000)["content"]["messages"]
+    assert len(messages) == 10
+    assert messages[-1]["text"].endswith("…")
+    assert all(len(m["text"].encode()) <= 1000 for m in messages)
+
+
+@pytest.mark.parametrize("channel", ["tiktok", "sms", "email"])
+def test_new_channels_get_no_type_and_the_smallest_cap(channel):
+    body = manychat.dynamic_block_build(channel=channel, text="é" * 3000)
+    assert "type" not in body["content"]
+    assert all(len(m["text"].encode()) <= 1000 for m in body["content"]["messages"])
+
+
+def test_subscriber_and_page_calls(fake_manychat):
+    manychat.manychat_remove_tag(subscriber_id="77", tag_name="needs_human")
+    manychat.manychat_set_fields(subscriber_id="77", fields=[{"field_id": 11, "field_value": "qualified"}])
+    manychat.manychat_send_flow(subscriber_id="77", flow_ns="content2026_1")
+    assert fake_manychat.calls_to("/fb/subscriber/removeTagByName") == [
+        {"subscriber_id": 77, "tag_name": "needs_human"}
+    ]
+    assert fake_manychat.calls_to("/fb/subscriber/setCustomFields") == [
+        {"subscriber_id": 77, "fields": [{"field_id": 11, "field_value": "qualified"}]}
+    ]
+    assert fake_manychat.calls_to("/fb/sending/sendFlow") == [
+        {"subscriber_id": 77, "flow_ns": "content2026_1"}
+    ]
+    assert [t["name"] for t in manychat.manychat_tags()] == ["qualified", "needs_human"]
+    assert manychat.manychat_page_info()["name"] == "Acme Gyms"

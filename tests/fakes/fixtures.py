@@ -23,8 +23,12 @@ def fake_openai(settings):
 
 @pytest.fixture
 def fake_manychat(settings):
+    from agent import manychat_throttle
+
     with FakeManyChat() as fake:
         settings.MANYCHAT_API_BASE_URL = fake.url
         settings.MANYCHAT_API_TOKEN = fake.token
         settings.MANYCHAT_API_TIMEOUT_SECONDS = 5.0
+        settings.MANYCHAT_THROTTLE_REDIS_URL = ""
+        manychat_throttle.throttle().clear()  # no queue left over from another test
         yield fake
