@@ -159,11 +159,11 @@ def main() -> int:
         PromptVersion.objects.create(
             version=next_version, content="You are a helpful sales assistant.", is_active=True
         )
-    run = uuid.uuid4().hex[:8]
+    run = str(uuid.uuid4().int % 10**8)  # digits: ManyChat contact ids are numeric (agent/payloads.py)
 
     # --- Queries per webhook, in-process with the same settings ---
     client = Client(HTTP_X_WEBHOOK_SECRET=SECRET)
-    subscriber = f"bench-q-{run}"
+    subscriber = str(uuid.uuid4().int % 10**12)  # ManyChat contact ids are digits
     client.post("/webhooks/manychat/", body(subscriber, "hello"), content_type="application/json")
     query_counts: list[int] = []
     control_counts: list[int] = []
@@ -176,9 +176,7 @@ def main() -> int:
         query_counts.append(statements(captured))
         control_counts.append(len(captured.captured_queries) - statements(captured))
     with CaptureQueriesContext(connection) as captured:
-        client.post(
-            "/webhooks/manychat/", body(f"bench-new-{run}", "first contact"), content_type="application/json"
-        )
+        client.post("/webhooks/manychat/", body(f"1{run}", "first contact"), content_type="application/json")
     new_lead_queries = statements(captured)
 
     # Context for the ratio: what one durable commit costs on this disk (the webhook makes two: the
@@ -230,7 +228,7 @@ def main() -> int:
 
         # --- 1. Server time per request -------------------------------------------------------------------
         headers = {"X-Webhook-Secret": SECRET}
-        leads = [f"bench-{run}-{i}" for i in range(20)]
+        leads = [f"2{run}{i:03d}" for i in range(20)]
         bare_times: list[float] = []
         hook_times: list[float] = []
         with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
@@ -300,7 +298,7 @@ def main() -> int:
                 try:
                     response = shared.post(
                         f"{base}/webhooks/manychat/",
-                        json=body(f"slow-{run}-{level}-{index}", "hi, prices?"),
+                        json=body(f"3{run}{level:03d}{index:04d}", "hi, prices?"),
                         headers=headers,
                         timeout=15,
                     )

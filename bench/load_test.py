@@ -178,10 +178,10 @@ def main() -> int:
         wait_for(
             lambda: httpx.post(f"{base}/webhooks/manychat/", timeout=2).status_code == 401, 30, "gunicorn"
         )
-        run = uuid.uuid4().hex[:8]
+        run = str(uuid.uuid4().int % 10**8)  # digits: ManyChat contact ids are numeric
         jobs = []
         for i in range(args.requests):
-            subscriber = f"load-{run}-{i // args.per_subscriber}"
+            subscriber = f"9{run}{i // args.per_subscriber:06d}"
             jobs.append(
                 {
                     "subscriber_id": subscriber,
@@ -243,7 +243,7 @@ def main() -> int:
 
         # --- Afterwards: exactly once ---
         inbound = Message.objects.filter(
-            role=MessageRole.LEAD, conversation__lead__manychat_subscriber_id__startswith=f"load-{run}-"
+            role=MessageRole.LEAD, conversation__lead__manychat_subscriber_id__startswith=f"9{run}"
         )
         stored = inbound.count()
         per_text = inbound.values("text").annotate(n=Count("id")).filter(n__gt=1).count()

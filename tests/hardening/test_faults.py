@@ -188,9 +188,9 @@ def test_redis_stopped_while_webhooks_arrive(agent_settings, fake_openai, fake_m
     port = _free_port()
     with _broker(app, f"redis://127.0.0.1:{port}/0"):
         with _redis_server(port):
-            before = [_post({"subscriber_id": f"r{i}", "text": "hello before"}) for i in range(2)]
+            before = [_post({"subscriber_id": f"7{i}", "text": "hello before"}) for i in range(2)]
         # Redis is gone (and with it the queued tasks: it keeps nothing on disk).
-        during = [_post({"subscriber_id": f"r{i}", "text": "hello during"}) for i in range(3)]
+        during = [_post({"subscriber_id": f"7{i}", "text": "hello during"}) for i in range(3)]
         assert [status for status, _ in before + during] == [200] * 5
         # The holding (empty) answer, not the fallback line: the sweep's reply will be the lead's only one.
         assert [body["content"]["messages"] for _, body in during] == [[]] * 3
