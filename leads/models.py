@@ -51,6 +51,13 @@ class Lead(models.Model):
     # per-contact token kept in a ManyChat custom field (agent/contact_token.py); never the token itself.
     live_chat_url = models.CharField(max_length=500, blank=True, default="")
     manychat_token_hash = models.CharField(max_length=64, blank=True, default="")
+    # The inbox (agent/inbox): since when the lead waits for a person (set when it is handed to a person
+    # or writes while one handles it, cleared when a person answers), and who took it from the bot.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    taken_over_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    taken_over_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "leads"
@@ -61,12 +68,21 @@ class Lead(models.Model):
             models.CheckConstraint(
                 condition=~Q(manychat_subscriber_id=""), name="lead_subscriber_id_not_empty"
             ),
+            # A person who took a lead over took it at some time (the user may be deleted later).
+            models.CheckConstraint(
+                condition=Q(taken_over_by__isnull=True) | Q(taken_over_at__isnull=False),
+                name="lead_takeover_has_time",
+            ),
         ]
         indexes = [
             models.Index(fields=["status"], name="lead_status_idx"),
             models.Index(fields=["-last_message_at"], name="lead_last_message_idx"),
             # Insights: the lead funnel counts leads by arrival day and status from the index alone.
             models.Index(fields=["created_at", "status"], name="lead_created_status_idx"),
+            # Inbox: "needs a person", oldest waiting first.
+            models.Index(
+                fields=["waiting_since"], condition=Q(waiting_since__isnull=False), name="lead_waiting_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -158,6 +174,14 @@ class Message(models.Model):
     # the transcript of a voice note, or is empty.
     attachment_url = models.CharField(max_length=2000, blank=True, default="")
     attachment_kind = models.CharField(max_length=8, blank=True, default="")
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The person who wrote an operator message (the inbox).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -177,6 +201,9 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["in_reply_to"], condition=Q(role="agent"), name="message_one_agent_reply_per_message"
             ),
+            models.CheckConstraint(
+                condition=Q(sent_by__isnull=True) | Q(role="operator"), name="message_sent_by_operator_only"
+            ),
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_conversation_time_idx"),
@@ -192,6 +219,26 @@ class Message(models.Model):
         if self.prompt_tokens is None and self.completion_tokens is None:
             return None
         return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+class Note(models.Model):
+    """An internal note on a lead, written in the inbox; never sent to the lead, never shown to the model."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "lead_notes"
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(text=""), name="note_text_not_empty")]
+        indexes = [models.Index(fields=["lead", "created_at"], name="note_lead_time_idx")]
+
+    def __str__(self) -> str:
+        return f"note on lead {self.lead_id}: {self.text[:60]}"
 
 
 class Activity(models.Model):

@@ -1,0 +1,21 @@
+from celery import shared_task
+from django.conf import settings
+
+from agent.inbox import services
+
+
+@shared_task(name="inbox.deliver_operator_message", time_limit=60, soft_time_limit=50, max_retries=0)
+def deliver_operator_message(message_id: int) -> str:
+    """Send a person's reply through sendContent (a no-op once it left the pending state)."""
+    return services.operator_message_deliver(message_id=message_id)
+
+
+@shared_task(name="inbox.remove_handoff_tag", time_limit=30, soft_time_limit=25, max_retries=0)
+def remove_handoff_tag(lead_id: int) -> bool:
+    return services.lead_handoff_tag_remove(lead_id=lead_id)
+
+
+@shared_task(name="inbox.idle_hand_back", time_limit=60, soft_time_limit=50)
+def idle_hand_back() -> int:
+    """Beat: hand back leads whose person has been silent for INBOX_IDLE_HANDBACK_MINUTES (0: off)."""
+    return len(services.inbox_idle_hand_back(minutes=settings.INBOX_IDLE_HANDBACK_MINUTES))

@@ -1,0 +1,146 @@
+"""Lead-level facts of the inbox: who handles a lead, since when it waits, notes, operator messages.
+
+The inbox itself (agent/inbox) orchestrates these with ManyChat and training; this module knows no other app.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from leads.models import Conversation, DeliveryStatus, Lead, Message, MessageRole, Note
+from leads.services import activity_record, conversation_open_or_create
+
+MAX_OPERATOR_TEXT = 4000
+MAX_NOTE_TEXT = 4000
+
+
+def _clean_text(*, text: str, field: str, limit: int) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({field: "Write something first."})
+    if len(text) > limit:
+        raise ValidationError({field: f"At most {limit} characters ({len(text)} given)."})
+    return text
+
+
+@transaction.atomic
+def lead_assign(*, lead: Lead, assignee: Any | None, actor: Any) -> Lead:
+    """Give a lead to a person (or to nobody). The assignee is who the "mine" queue shows it to."""
+    locked = Lead.objects.select_for_update().only("id", "assignee_id").get(pk=lead.pk)
+    new_id = assignee.pk if assignee is not None else None
+    if locked.assignee_id != new_id:
+        Lead.objects.filter(pk=lead.pk).update(assignee_id=new_id, updated_at=timezone.now())
+        activity_record(
+            verb="lead.assigned",
+            lead=lead,
+            actor=actor,
+            data={"from": locked.assignee_id, "to": new_id},
+        )
+    lead.refresh_from_db(fields=["assignee", "updated_at"])
+    return lead
+
+
+@transaction.atomic
+def lead_take_over(*, lead: Lead, user: Any) -> bool:
+    """A person handles the lead from now on: the bot is silenced and the lead is theirs if unassigned.
+
+    Returns False when this person already held it (nothing changed).
+    """
+    now = timezone.now()
+    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    if locked.taken_over_by_id == user.pk and locked.bot_paused:
+        return False
+    changes: dict[str, Any] = {
+        "bot_paused": True,
+        "taken_over_by_id": user.pk,
+        "taken_over_at": now,
+        "updated_at": now,
+    }
+    if locked.assignee_id is None:
+        changes["assignee_id"] = user.pk
+    Lead.objects.filter(pk=lead.pk).update(**changes)
+    activity_record(verb="lead.taken_over", lead=lead, actor=user, data={"from": locked.taken_over_by_id})
+    lead.refresh_from_db()
+    return True
+
+
+@transaction.atomic
+def lead_hand_back(*, lead: Lead, actor: Any) -> bool:
+    """Give the lead back to the bot: clears the takeover, a pause, a handoff and the waiting time.
+
+    Returns True when anything changed (the caller then removes the handoff tag in ManyChat).
+    """
+    updated = (
+        Lead.objects.filter(pk=lead.pk)
+        .filter(
+            models.Q(bot_paused=True)
+            | models.Q(needs_human=True)
+            | models.Q(taken_over_at__isnull=False)
+            | models.Q(waiting_since__isnull=False)
+        )
+        .update(
+            bot_paused=False,
+            needs_human=False,
+            handoff_reason="",
+            waiting_since=None,
+            taken_over_by=None,
+            taken_over_at=None,
+            updated_at=timezone.now(),
+        )
+    )
+    if updated:
+        activity_record(verb="lead.handed_back", lead=lead, actor=actor)
+    lead.refresh_from_db()
+    return bool(updated)
+
+
+def lead_mark_waiting(*, lead_id: int, at: datetime) -> bool:
+    """The lead waits for a person from `at`, unless it already waits (the earliest time is kept)."""
+    return bool(Lead.objects.filter(pk=lead_id, waiting_since__isnull=True).update(waiting_since=at))
+
+
+def leads_idle_since(*, before: datetime, limit: int = 200) -> list[int]:
+    """Taken-over leads whose person has not written since `before` (for the optional idle hand-back)."""
+    recent = Message.objects.filter(
+        conversation__lead_id=models.OuterRef("pk"), role=MessageRole.OPERATOR, created_at__gte=before
+    )
+    return list(
+        Lead.objects.filter(taken_over_at__lt=before)
+        .filter(~models.Exists(recent))
+        .order_by("taken_over_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def note_add(*, lead: Lead, author: Any, text: str) -> Note:
+    text = _clean_text(text=text, field="text", limit=MAX_NOTE_TEXT)
+    note = Note.objects.create(lead=lead, author=author, text=text)
+    activity_record(verb="lead.note_added", lead=lead, actor=author, data={"note_id": note.pk})
+    return note
+
+
+@transaction.atomic
+def message_record_operator(*, lead: Lead, text: str, sent_by: Any) -> Message:
+    """Store a person's message to the lead (pending delivery) in its open conversation.
+
+    A person who writes handles the lead: the bot is silenced (a takeover) and the lead stops waiting.
+    """
+    text = _clean_text(text=text, field="text", limit=MAX_OPERATOR_TEXT)
+    now = timezone.now()
+    conversation: Conversation = conversation_open_or_create(lead=lead, channel=lead.channel, at=now)
+    message = Message.objects.create(
+        conversation=conversation,
+        role=MessageRole.OPERATOR,
+        text=text,
+        delivery_status=DeliveryStatus.PENDING,
+        sent_by=sent_by,
+    )
+    lead_take_over(lead=lead, user=sent_by)
+    Lead.objects.filter(pk=lead.pk).update(waiting_since=None, last_message_at=now)
+    activity_record(verb="lead.operator_replied", lead=lead, actor=sent_by, data={"message_id": message.pk})
+    lead.waiting_since = None
+    return message

@@ -1,0 +1,51 @@
+// The conversation view: new messages and delivery states appear without a reload (polling the thread
+// fragment), Ctrl/Cmd+Enter sends, the thread stays scrolled to the newest message.
+(function () {
+  "use strict";
+  const holder = document.getElementById("thread");
+  const composer = document.getElementById("composer");
+
+  function threadBox() { return holder ? holder.querySelector("[data-thread-version]") : null; }
+  function atBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight < 40; }
+  function toBottom() { const box = threadBox(); if (box) box.scrollTop = box.scrollHeight; }
+
+  if (composer) {
+    const text = composer.querySelector("textarea[name=text]");
+    text.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        if (text.value.trim()) composer.requestSubmit();
+      }
+    });
+    composer.addEventListener("submit", function () {
+      composer.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+    });
+  }
+
+  if (!holder) return;
+  toBottom();
+  const url = holder.dataset.threadUrl;
+  const every = Math.max(1000, parseInt(holder.dataset.pollMs, 10) || 3000);
+  let busy = false;
+
+  async function poll() {
+    if (busy || document.hidden) return;
+    busy = true;
+    try {
+      const response = await fetch(url, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" });
+      if (!response.ok) return;
+      const html = await response.text();
+      const next = new DOMParser().parseFromString(html, "text/html").querySelector("[data-thread-version]");
+      const current = threadBox();
+      if (!next || !current || next.dataset.threadVersion === current.dataset.threadVersion) return;
+      const stick = atBottom(current);
+      current.replaceWith(document.importNode(next, true));
+      if (stick) toBottom();
+    } catch (error) {
+      // A dropped poll is retried on the next tick; the page keeps what it shows.
+    } finally {
+      busy = false;
+    }
+  }
+  window.setInterval(poll, every);
+})();
