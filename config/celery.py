@@ -8,7 +8,15 @@ app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(
-    ["config", "agent.privacy", "training.retrieval", "agent.inbox", "prompts.releases", "agent.suggestions"],
+    [
+        "config",
+        "agent.privacy",
+        "training.retrieval",
+        "agent.inbox",
+        "prompts.releases",
+        "agent.suggestions",
+        "agent.manychat_platform",
+    ],
     related_name="tasks",
 )
 

@@ -314,6 +314,8 @@ def lead_flag_for_human(*, lead: Lead, reason: str, pause_bot: bool, verb: str =
         setattr(lead, name, value)
     if not updated:
         return False
+    # The inbox's "needs a person" queue: the lead waits from now, unless it already waited.
+    Lead.objects.filter(pk=lead.pk, waiting_since__isnull=True).update(waiting_since=changes["updated_at"])
     activity_record(verb=verb, lead=lead, data={"reason": reason[:500], "bot_paused": pause_bot})
     notification_notify(
         recipients=users_with_permission(perm=roles.PERM_CHANGE_LEAD),

@@ -92,8 +92,8 @@ class FakeManyChat(FakeServer):
                 recent = sum(1 for at, _ in self._arrivals if at > now - 1.0)
                 if recent > self.rate_limit:
                     return self.too_many_requests(limit=self.rate_limit)
-        if reply is not self._default:
-            return reply
+        if reply.status != 200 or reply.body != {"status": "success"} or reply.delay:
+            return reply  # a scripted answer, or a non-default default: as scripted, on every path
         if not request.headers.get("authorization", "").startswith("Bearer ") or not page:
             return self.wrong_token()
         path = request.path.split("?")[0]
