@@ -284,6 +284,7 @@ INBOX_IDLE_HANDBACK_MINUTES = env_int("INBOX_IDLE_HANDBACK_MINUTES", 0)  # 0: no
 INBOX_ALERT_EMAIL_MINUTES = env_int("INBOX_ALERT_EMAIL_MINUTES", 0)  # 0: no email about waiting leads
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "inbox@localhost")
+INBOX_BASE_URL = env_str("INBOX_BASE_URL", "http://127.0.0.1:8000")  # links in alert emails
 
 # --- ManyChat ----------------------------------------------------------------------------------------
 MANYCHAT_WEBHOOK_SECRET = env_str("MANYCHAT_WEBHOOK_SECRET", "" if not DEBUG else "local-dev-webhook-secret")
@@ -331,8 +332,11 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    # Preload lists are very hard to leave: only on request.
+    # Preload lists are very hard to leave: only on request. Off is a decision, so `check --deploy` does
+    # not warn about it (security.W021).
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from leads.models import Conversation, DeliveryStatus, Lead, Message, MessageRole, Note
+from leads.models import Activity, Conversation, DeliveryStatus, Lead, Message, MessageRole, Note
 from leads.services import activity_record, conversation_open_or_create
 
 MAX_OPERATOR_TEXT = 4000
@@ -144,3 +144,16 @@ def message_record_operator(*, lead: Lead, text: str, sent_by: Any) -> Message:
     activity_record(verb="lead.operator_replied", lead=lead, actor=sent_by, data={"message_id": message.pk})
     lead.waiting_since = None
     return message
+
+
+def leads_waiting_unalerted(*, before: datetime, verb: str, limit: int = 100) -> list[Lead]:
+    """Leads waiting since before `before` with no `verb` activity since they started waiting."""
+    alerted = Activity.objects.filter(
+        lead_id=models.OuterRef("pk"), verb=verb, created_at__gte=models.OuterRef("waiting_since")
+    )
+    return list(
+        Lead.objects.select_related("assignee")
+        .filter(waiting_since__lte=before)
+        .filter(~models.Exists(alerted))
+        .order_by("waiting_since", "id")[:limit]
+    )

@@ -11,12 +11,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from agent import manychat
 from leads import assignment, roles
 from leads.models import DeliveryStatus, Lead, Message, MessageRole, Note
+from leads.selectors import users_with_permission
+from leads.services import activity_record
 from training import candidates
 from training.models import CorrectionCandidate, TrainingExample
 
@@ -169,6 +172,44 @@ def inbox_idle_hand_back(*, minutes: int, now: Any = None) -> list[int]:
                 _enqueue(remove_handoff_tag, lead_id)
                 handed.append(lead_id)
     return handed
+
+
+ALERT_VERB = "inbox.alert_emailed"
+
+
+def inbox_alert_waiting(*, minutes: int, now: Any = None) -> list[int]:
+    """Email about each lead waiting over `minutes` for a person, once per wait (0: off).
+
+    To the lead's assignee when it has one with an email address, else to everyone who may work leads.
+    """
+    if minutes <= 0:
+        return []
+    now = now or timezone.now()
+    everyone: list[str] | None = None
+    alerted: list[int] = []
+    for lead in assignment.leads_waiting_unalerted(before=now - timedelta(minutes=minutes), verb=ALERT_VERB):
+        if lead.assignee is not None and lead.assignee.email:
+            recipients = [lead.assignee.email]
+        else:
+            if everyone is None:
+                people = users_with_permission(perm=roles.PERM_CHANGE_LEAD).exclude(email="")
+                everyone = sorted(set(people.values_list("email", flat=True)))
+            recipients = everyone
+        if not recipients:
+            continue
+        waited = int((now - lead.waiting_since).total_seconds() // 60)
+        send_mail(
+            subject=f"{lead.display_name} has waited {waited} minutes for a person",
+            message=f"{lead.display_name} is waiting for an answer since "
+            f"{timezone.localtime(lead.waiting_since):%H:%M}.\n\nOpen the conversation: "
+            f"{settings.INBOX_BASE_URL}/dashboard/inbox/{lead.pk}/",
+            from_email=None,
+            recipient_list=recipients,
+            fail_silently=False,
+        )
+        activity_record(verb=ALERT_VERB, lead=lead, data={"to": recipients, "minutes": waited})
+        alerted.append(lead.pk)
+    return alerted
 
 
 def inbox_candidate_submit(

@@ -19,3 +19,9 @@ def remove_handoff_tag(lead_id: int) -> bool:
 def idle_hand_back() -> int:
     """Beat: hand back leads whose person has been silent for INBOX_IDLE_HANDBACK_MINUTES (0: off)."""
     return len(services.inbox_idle_hand_back(minutes=settings.INBOX_IDLE_HANDBACK_MINUTES))
+
+
+@shared_task(name="inbox.alert_waiting", time_limit=120, soft_time_limit=100)
+def alert_waiting() -> int:
+    """Beat: email about leads waiting over INBOX_ALERT_EMAIL_MINUTES for a person (0: off)."""
+    return len(services.inbox_alert_waiting(minutes=settings.INBOX_ALERT_EMAIL_MINUTES))
