@@ -8,6 +8,7 @@ with FakeManyChat() as fake:                     # or the `fake_manychat` pytest
     fake.tags, fake.custom_fields                # what getTags / getCustomFields list
     fake.sent(), fake.sent_texts()               # the sendContent bodies received, parsed
     fake.per_second()                            # the most requests that arrived in any one second
+    f"{fake.url}/media/voice.ogg"                # a voice note's URL, as ManyChat's CDN would serve it
     fake.wait_for_calls(1, timeout=5)            # for asynchronous deliveries
 
 The behaviours are the ones the conformance audit found (manychat-conformance.md, S1-S3): 3011, 3021,
@@ -94,6 +95,10 @@ class FakeManyChat(FakeServer):
                     return self.too_many_requests(limit=self.rate_limit)
         if reply.status != 200 or reply.body != {"status": "success"} or reply.delay:
             return reply  # a scripted answer, or a non-default default: as scripted, on every path
+        if request.path.startswith("/media/"):
+            # What a lead sent, as ManyChat's CDN serves it (no token needed).
+            kind = "audio/ogg" if request.path.endswith(".ogg") else "application/octet-stream"
+            return Reply(raw=b"OggS\x00fake-voice-note" * 8, headers={"Content-Type": kind})
         if not request.headers.get("authorization", "").startswith("Bearer ") or not page:
             return self.wrong_token()
         path = request.path.split("?")[0]

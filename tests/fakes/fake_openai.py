@@ -139,11 +139,27 @@ class FakeOpenAI(FakeServer):
                 if reply is not self._default:
                     self._script.appendleft(reply)
             return self.embeddings_reply(request)
+        if request.path.endswith("/audio/transcriptions"):
+            with self._lock:
+                if reply is not self._default:
+                    self._script.appendleft(reply)
+            return self.transcription_reply(request)
         text = request.body.decode("utf-8", "replace")
         for marker, answer in list(self._routes):
             if marker in text:
                 return answer(request) if callable(answer) else answer
         return reply
+
+    # -- audio transcription (POST /v1/audio/transcriptions, multipart) -------------------------------------
+    transcript: str | None = "I would like to know the price of the membership"
+
+    def transcription_reply(self, request: CapturedRequest) -> Reply:
+        """`transcript` as the text (None: a 500); 400 without a multipart file, as OpenAI answers."""
+        if b'name="file"' not in request.body or b'name="model"' not in request.body:
+            return self.error(400, "file and model are required")
+        if self.transcript is None:
+            return self.error(500, "transcription failed")
+        return Reply(body={"text": self.transcript})
 
     def reset(self) -> None:
         super().reset()
