@@ -89,6 +89,8 @@ class PromptEditorView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView
             v.model = release_selectors.version_model(v)
             v.pending_proposal = pending.get(v.pk)
         experiment = release_selectors.experiment_running()
+        for v in history:
+            v.in_experiment = experiment is not None and experiment.treatment_id == v.pk
         report = release_selectors.experiment_report(experiment=experiment) if experiment else None
         # "Edit as a new draft": the editor starts from the chosen version's text and settings.
         source = active

@@ -308,39 +308,36 @@ def proposal_send_back(*, proposal: ReleaseProposal, user: Any, comment: str) ->
 class GateAnswer:
     """What the rehearsal says about a draft against the active version (from the rehearsal's hook)."""
 
-    available: bool
-    worse: bool
+    available: bool  # a finished rehearsal compared these two versions
+    passed: bool
     reason: str
-    data: dict[str, Any]
+
+    @property
+    def worse(self) -> bool:
+        return self.available and not self.passed
 
 
 def rehearsal_gate_check(*, draft: PromptVersion, against: PromptVersion | None) -> GateAnswer:
-    """Ask the rehearsal (agent.rehearsal, through the RELEASE_REHEARSAL_GATE_FUNCTION hook) whether the
-    draft is worse than the version it would replace. Missing hook or no rehearsal yet: not available."""
+    """Ask the rehearsal (agent.rehearsal's `rehearsal_gate`, through the RELEASE_REHEARSAL_GATE_FUNCTION
+    hook, since prompts may not import agent) whether the draft is worse than the version it would replace.
+    The hook answers an object with `passed`, `reasons` and `run_id` (None: no finished rehearsal)."""
     if against is None:
-        return GateAnswer(False, False, "There is no active version to compare with.", {})
+        return GateAnswer(False, True, "There is no active version to compare with.")
     try:
         gate = import_string(settings.RELEASE_REHEARSAL_GATE_FUNCTION)
     except ImportError:
-        return GateAnswer(False, False, "The rehearsal is not installed.", {})
+        return GateAnswer(False, False, "The rehearsal is not installed.")
     result = gate(draft=draft, against=against)
-    if result is None:
-        return GateAnswer(False, False, "No finished rehearsal of this version against the active one.", {})
-    passed = getattr(result, "passed", None)
-    if passed is None and isinstance(result, dict):
-        passed = result.get("passed")
-    reason = (
-        getattr(result, "reason", None) or (result.get("reason") if isinstance(result, dict) else "") or ""
+    reasons = list(getattr(result, "reasons", None) or [])
+    run_id = getattr(result, "run_id", None)
+    passed = bool(getattr(result, "passed", False))
+    if run_id is None:
+        reason = " ".join(reasons) or f"No finished rehearsal of v{draft.version} against v{against.version}."
+        return GateAnswer(False, False, reason)
+    reason = " ".join(reasons) or (
+        f"Rehearsal #{run_id}: not worse than the active version." if passed else ""
     )
-    data = (
-        result
-        if isinstance(result, dict)
-        else {k: v for k, v in vars(result).items() if isinstance(v, (str, int, float, bool, type(None)))}
-        if hasattr(result, "__dict__")
-        else {"passed": passed, "reason": reason}
-    )
-    available = passed is not None and not (isinstance(data, dict) and data.get("available") is False)
-    return GateAnswer(available, available and not passed, str(reason), dict(data))
+    return GateAnswer(True, passed, reason)
 
 
 @transaction.atomic
@@ -364,9 +361,14 @@ def proposal_approve(
         raise PermissionDenied("The two-person rule is on: someone other than the author must approve this.")
     active = PromptVersion.objects.filter(is_active=True).first()
     gate = rehearsal_gate_check(draft=proposal.version, against=active)
-    if settings.RELEASE_REHEARSAL_GATE and gate.worse:
+    if settings.RELEASE_REHEARSAL_GATE and active is not None and not gate.passed:
+        if gate.worse:
+            raise Conflict(
+                f"The rehearsal says v{proposal.version.version} is worse than the active version: "
+                f"{gate.reason}"
+            )
         raise Conflict(
-            f"The rehearsal says v{proposal.version.version} is worse than the active version: {gate.reason}"
+            f"The rehearsal gate is on and v{proposal.version.version} has no verdict yet: {gate.reason}"
         )
     if share < 100 and active is None:
         raise ValidationError(
@@ -376,7 +378,12 @@ def proposal_approve(
     proposal.reviewer = _actor(user)
     proposal.review_comment = (comment or "").strip()[:COMMENT_MAX]
     proposal.decided_at = timezone.now()
-    proposal.rehearsal = {"available": gate.available, "worse": gate.worse, "reason": gate.reason}
+    proposal.rehearsal = {
+        "available": gate.available,
+        "passed": gate.passed,
+        "worse": gate.worse,
+        "reason": gate.reason,
+    }
     proposal.save(update_fields=["status", "reviewer", "review_comment", "decided_at", "rehearsal"])
     activity_record(
         verb="release.approved",

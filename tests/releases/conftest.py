@@ -21,3 +21,7 @@ def live(db):
     )
     v2 = PromptVersionFactory(version=2, content="Be helpful and ask for the budget.\n", parent=v1)
     return v1, v2
+
+
+# The browser tests share the e2e harness: watched pages (a clean console is required), the demo data.
+from tests.e2e.conftest import demo, new_page, page, pytest_runtest_call, shot  # noqa: E402, F401

@@ -19,16 +19,29 @@ from prompts.releases.models import (
     ProposalStatus,
     RegressionAlert,
 )
-from tests.factories import ConversationFactory, LeadFactory, MessageFactory, PromptVersionFactory
+from tests.factories import ConversationFactory, LeadFactory, MessageFactory
 
 
 class GateWorse:
+    """Shaped like agent.rehearsal.selectors.GateResult."""
+
     passed = False
-    reason = "score 0.41 against 0.78 for the active version"
+    reasons = ["score 0.41 against 0.78 for the active version"]
+    run_id = 12
+
+
+class GateMissing:
+    passed = False
+    reasons = ["No finished rehearsal of v2 against v1."]
+    run_id = None
 
 
 def gate_worse(*, draft, against):
     return GateWorse()
+
+
+def gate_missing(*, draft, against):
+    return GateMissing()
 
 
 def test_a_draft_carries_its_model_settings(operator, live):
@@ -124,6 +137,13 @@ class TestProposals:
         services.proposal_approve(proposal=proposal, user=manager)
         proposal.refresh_from_db()
         assert proposal.status == ProposalStatus.APPROVED and proposal.rehearsal["worse"] is True
+
+    def test_with_the_gate_on_a_version_without_a_rehearsal_waits(self, operator, manager, live, settings):
+        settings.RELEASE_REHEARSAL_GATE = True
+        settings.RELEASE_REHEARSAL_GATE_FUNCTION = "tests.releases.test_services.gate_missing"
+        proposal = services.proposal_create(version=live[1], user=operator, change_note="n")
+        with pytest.raises(Conflict, match="no verdict yet: No finished rehearsal"):
+            services.proposal_approve(proposal=proposal, user=manager)
 
     def test_send_back_needs_a_comment_and_tells_the_author(
         self, operator, manager, live, django_capture_on_commit_callbacks
