@@ -39,3 +39,11 @@ def remove_handoff_tag(self, lead_id: int) -> bool | None:
 def send_qualified_flow(self, lead_id: int) -> bool | None:
     """Start the team's ManyChat flow for a lead that just qualified (MANYCHAT_QUALIFIED_FLOW_NS)."""
     return _run(self, services.lead_qualified_flow_send, lead_id=lead_id)
+
+
+@shared_task(bind=True, name="manychat.issue_contact_token", time_limit=60, soft_time_limit=50, **_RETRY)
+def issue_contact_token(self, lead_id: int) -> bool | None:
+    """Give a new contact its random token (agent/contact_token.py), written into its ManyChat field."""
+    from agent import contact_token
+
+    return _run(self, contact_token.contact_token_issue, lead_id=lead_id)
