@@ -3,6 +3,8 @@ from django.urls import path
 from training import apis, export_apis, views
 from training.insights import apis as insights_apis
 from training.insights import views as insights_views
+from training.review import views as review_views
+from training.suggestions import views as suggestion_views
 
 api_patterns = [
     path("training/examples/", apis.TrainingExampleListApi.as_view(), name="training_examples"),
@@ -25,7 +27,14 @@ api_patterns = [
 page_patterns = [
     path("training/", views.TrainingHomeView.as_view(), name="training_home"),
     path("training/submit/", views.TrainingSubmitView.as_view(), name="training_submit"),
-    path("training/review/", views.TrainingReviewView.as_view(), name="training_review"),
+    path("training/review/", review_views.ReviewQueueView.as_view(), name="training_review"),
+    path("training/library/", review_views.LibraryView.as_view(), name="training_library"),
+    path(
+        "training/library/<int:example_id>/",
+        review_views.ExampleDetailView.as_view(),
+        name="training_example_detail",
+    ),
+    path("training/suggestions/", suggestion_views.SuggestionsView.as_view(), name="training_suggestions"),
     path(
         "training/examples/<int:example_id>/delete/",
         views.TrainingExampleDeleteView.as_view(),

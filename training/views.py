@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -13,6 +13,7 @@ from prompts.selectors import active_prompt_version
 from training import selectors, services
 from training.forms import ConversationExampleForm, ManualExampleForm, ReviewFilterForm
 from training.models import ExampleStatus, TrainingExample
+from training.review.errors import ExampleAlreadyFlagged
 
 SUBMITTED = "Training example submitted successfully!"
 LEAD_CHOICES_LIMIT = 200
@@ -32,6 +33,21 @@ def _add_service_errors(form, exc: ValidationError) -> None:
         return
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)
+
+
+def _after_submit(request, example: TrainingExample):
+    """Near-duplicates and conflicts found on submit are shown at once, on the example's page."""
+    similar = (example.metadata or {}).get("similar") or []
+    if not similar:
+        return redirect("dashboard:training_home")
+    conflicts = [item for item in similar if item.get("kind") == "conflict"]
+    messages.warning(
+        request,
+        f"{len(conflicts)} approved example(s) contradict this one"
+        if conflicts
+        else f"{len(similar)} approved example(s) ask nearly the same thing",
+    )
+    return redirect("dashboard:training_example_detail", example.pk)
 
 
 class TrainingHomeView(LoginRequiredMixin, PermissionRequiredMixin, View):
@@ -62,6 +78,14 @@ class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
     def get(self, request):
         lead_id = _int_or_none(request.GET.get("lead"))
         message_id = _int_or_none(request.GET.get("message"))
+        flagged = (
+            TrainingExample.objects.filter(message_id=message_id).values_list("pk", flat=True).first()
+            if message_id is not None
+            else None
+        )
+        if flagged is not None:
+            messages.info(request, f"This reply was already flagged as example #{flagged}.")
+            return redirect("dashboard:training_example_detail", flagged)
         conversation_form = ConversationExampleForm(
             prefix="conv", initial={"lead": lead_id, "message_id": message_id}
         )
@@ -77,7 +101,7 @@ class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
             if form.is_valid():
                 data = form.cleaned_data
                 try:
-                    services.training_example_submit_manual(
+                    example = services.training_example_submit_manual(
                         submitter=request.user,
                         user_message=data["user_message"],
                         ai_response=data["ai_response"],
@@ -89,7 +113,7 @@ class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
                     _add_service_errors(form, exc)
                 else:
                     messages.success(request, SUBMITTED)
-                    return redirect("dashboard:training_home")
+                    return _after_submit(request, example)
             return self._render(request, lead_id=None, message_id=None, tab="manual", manual_form=form)
 
         form = ConversationExampleForm(request.POST, prefix="conv")
@@ -106,18 +130,21 @@ class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
                 form.add_error("message_id", "That reply is not part of this lead's conversation.")
             else:
                 try:
-                    services.training_example_submit_from_conversation(
+                    example = services.training_example_submit_from_conversation(
                         message=message,
                         submitter=request.user,
                         example_type=data["example_type"],
                         feedback=data["feedback"],
                         expected_response=data["expected_response"],
                     )
+                except ExampleAlreadyFlagged as exc:
+                    messages.info(request, exc.message)
+                    return redirect("dashboard:training_example_detail", exc.example_id)
                 except ValidationError as exc:
                     _add_service_errors(form, exc)
                 else:
                     messages.success(request, SUBMITTED)
-                    return redirect("dashboard:training_home")
+                    return _after_submit(request, example)
         return self._render(
             request, lead_id=lead_id, message_id=message_id, tab="conversation", conversation_form=form
         )
@@ -185,34 +212,20 @@ class TrainingReviewView(LoginRequiredMixin, PermissionRequiredMixin, View):
 
     def post(self, request):
         action = request.POST.get("action")
-        decide = {
-            "approve": lambda example, note: services.training_example_approve(
-                example=example, reviewer=request.user, note=note
-            ),
-            "reject": lambda example, note: services.training_example_reject(
-                example=example, reviewer=request.user, note=note
-            ),
-            "reopen": lambda example, note: services.training_example_reopen(
-                example=example, user=request.user, note=note
-            ),
-        }.get(action)
         ids = [i for i in (_int_or_none(v) for v in request.POST.getlist("ids")) if i is not None]
-        note = request.POST.get("note", "")
-        if decide is None or not ids:
+        if action not in {a.value for a in services.BulkAction} or not ids:
             messages.error(request, "Select at least one example and an action.")
         else:
-            done, skipped = 0, []
-            for example in TrainingExample.objects.filter(pk__in=ids).order_by("created_at", "id"):
-                try:
-                    decide(example, note)
-                    done += 1
-                except (ValidationError, PermissionDenied) as exc:
-                    skipped.append(f"#{example.pk}: {' '.join(getattr(exc, 'messages', [str(exc)]))}")
-            label = {"approve": "Approved", "reject": "Rejected", "reopen": "Reopened"}[action]
-            if done:
-                messages.success(request, f"{label} {done} example(s).")
-            if skipped:
-                messages.warning(request, "Skipped " + "; ".join(skipped))
+            result = services.training_examples_decide_bulk(
+                example_ids=ids,
+                reviewer=request.user,
+                action=services.BulkAction(action),
+                note=request.POST.get("note", ""),
+            )
+            if result.done:
+                messages.success(request, result.done_message)
+            if result.skipped:
+                messages.warning(request, result.skipped_message)
         next_url = request.POST.get("next", "")
         if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
             return redirect(next_url)

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from training.models import ExampleStatus, ExampleType, TrainingExample
 from training.retrieval.selectors import vector_cache_clear
+from training.review.fields import DECIDED_AT
 
 # Distractor vocabulary: nothing about money, prices or refunds.
 TOPICS = [
@@ -56,7 +57,7 @@ def approved_set(db):
             feedback="Accurate policy answer.",
             example_type=ExampleType.GOOD,
             status=ExampleStatus.APPROVED,
-            approved_at=now - timedelta(days=400),
+            **{DECIDED_AT: now - timedelta(days=400)},
         )
         rows = [
             TrainingExample(
@@ -65,7 +66,7 @@ def approved_set(db):
                 feedback="Fine.",
                 example_type=ExampleType.GOOD,
                 status=ExampleStatus.APPROVED,
-                approved_at=now - timedelta(minutes=i),
+                **{DECIDED_AT: now - timedelta(minutes=i)},
             )
             for i in range(count - 1)
         ]

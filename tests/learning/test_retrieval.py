@@ -12,6 +12,7 @@ from training.retrieval.selectors import (
     training_examples_select,
     trigram_similarity,
 )
+from training.review.fields import DECIDED_AT
 from training.selectors import training_examples_for_prompt
 
 LIMIT = 12
@@ -95,7 +96,7 @@ def test_only_approved_examples_are_chosen(db, status):
         feedback="x",
         example_type=ExampleType.BAD,
         status=status,
-        approved_at=None if status == ExampleStatus.PENDING else timezone.now(),
+        **{DECIDED_AT: None if status == ExampleStatus.PENDING else timezone.now()},
     )
     assert training_examples_for_prompt(lead_message="Do you give refunds?", limit=5) == []
 
@@ -109,7 +110,7 @@ def test_bounded_in_count_field_size_and_total(db):
             feedback="z",
             example_type=ExampleType.GOOD,
             status=ExampleStatus.APPROVED,
-            approved_at=now,
+            **{DECIDED_AT: now},
         )
         for i in range(30)
     )
@@ -140,7 +141,7 @@ def test_uses_are_recorded_once_per_reply(db, make_conversation):
         feedback="ok",
         example_type=ExampleType.GOOD,
         status=ExampleStatus.APPROVED,
-        approved_at=timezone.now(),
+        **{DECIDED_AT: timezone.now()},
     )
     items = training_examples_for_prompt(lead_message="Lead question", limit=3)
     assert services.example_uses_record(message_id=replies[0].pk, examples=items) == 1

@@ -8,9 +8,9 @@ from tests.factories import TrainingExampleFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 # Review page: session, user, the context processor (unread count, role groups, permissions x2), the
-# view's permission check reuses that cache; then the page count, the rows, the excerpts (one windowed
-# query for every card) and the pending total.
-REVIEW_QUERIES = 10
+# view's permission check reuses that cache; then the submitter filter's choices, the page count, the rows,
+# the excerpts (one windowed query for every card), the pending total and the reviewers' progress.
+REVIEW_QUERIES = 12
 # Examples API (token-less, forced session): user permissions x2, count, rows.
 EXAMPLES_API_QUERIES = 4
 
@@ -42,7 +42,7 @@ def test_review_queue_query_count_is_constant(client, manager, examples, rows, d
     examples(rows)
     client.force_login(manager)
     with django_assert_num_queries(REVIEW_QUERIES):
-        response = client.get(reverse("dashboard:training_review"))
+        response = client.get(reverse("dashboard:training_review"), {"status": "all"})
     assert response.status_code == 200
     shown = response.context["examples"]
     assert len(shown) == min(20, rows + (rows + 1) // 2)

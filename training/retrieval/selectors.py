@@ -29,6 +29,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from training.models import ExampleStatus, TrainingExample
 from training.retrieval import embeddings
 from training.retrieval.models import ExampleEmbedding, RetrievalMethod
+from training.review.fields import DECIDED_AT
 
 SEARCH_CONFIG = "english"  # must match the generated column in training/migrations/0004
 MAX_QUERY_WORDS = 32
@@ -188,7 +189,7 @@ def rank_word_stems(*, text: str, limit: int, exclude_ids: Collection[int] = ())
     rows = (
         live_examples()
         .exclude(pk__in=list(exclude_ids))
-        .order_by("-approved_at", "-id")
+        .order_by(f"-{DECIDED_AT}", "-id")
         .values_list("id", "user_message")[: settings.TRAINING_RETRIEVAL_SCAN_LIMIT]
     )
     scored = []
@@ -331,11 +332,11 @@ def training_examples_select(
     ranked = examples_rank(text=lead_message, limit=limit, exclude_ids=exclude_ids)
     ranked_ids = [r.example_id for r in ranked]
     # The ranked rows and the most recent ones (to fill the slots left) in one read of the live rows.
-    recent = live_examples().exclude(pk__in=[*exclude_ids, *ranked_ids]).order_by("-approved_at", "-id")
+    recent = live_examples().exclude(pk__in=[*exclude_ids, *ranked_ids]).order_by(f"-{DECIDED_AT}", "-id")
     rows = list(
         live_examples()
         .filter(Q(pk__in=ranked_ids) | Q(pk__in=recent.values("pk")[:limit]))
-        .order_by("-approved_at", "-id")
+        .order_by(f"-{DECIDED_AT}", "-id")
         .values(*_FIELDS)
     )
     by_id = {row["id"]: row for row in rows}
@@ -371,7 +372,7 @@ def training_examples_recent_overlap(
     rows = list(
         TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
         .exclude(pk__in=list(exclude_ids))
-        .order_by("-approved_at", "-id")
+        .order_by(f"-{DECIDED_AT}", "-id")
         .values("id", "user_message")[:candidates]
     )
     query = set(_OLD_WORD.findall(lead_message.lower()))

@@ -95,10 +95,10 @@ def example_embedding_schedule(*, example_id: int) -> None:
     """Queue the embedding of a newly approved example once the transaction commits (when configured)."""
     if not embeddings.embeddings_enabled():
         return
-    from training.retrieval.tasks import embed_examples
+    from config.enqueue import enqueue_on_commit
+    from training.retrieval.tasks import embed_example
 
-    ids = [int(example_id)]
-    transaction.on_commit(lambda: embed_examples.delay(ids))
+    enqueue_on_commit(embed_example, int(example_id))
 
 
 def example_ids_missing_embeddings(*, limit: int = 500) -> list[int]:

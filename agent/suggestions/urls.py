@@ -1,0 +1,10 @@
+from django.urls import path
+
+from agent.suggestions import views
+
+api_patterns: list = []
+page_patterns = [
+    path(
+        "training/suggestions/run/", views.SuggestImprovementsView.as_view(), name="training_suggestions_run"
+    ),
+]
