@@ -98,3 +98,4 @@ class EvaluationResult(models.Model):
 
 
 from agent.rehearsal.models import *  # noqa: F403,E402  (the rehearsal's tables belong to this app)
+from agent.catalog.models import *  # noqa: F403,E402  (stale-example flags from catalog changes)

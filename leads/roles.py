@@ -21,6 +21,9 @@ PERM_CREATE_PROMPT = "prompts.add_promptversion"
 PERM_ACTIVATE_PROMPT = "prompts.activate_promptversion"
 PERM_VIEW_LEADS = "leads.view_lead"
 PERM_CHANGE_LEAD = "leads.change_lead"
+PERM_VIEW_CATALOG = "prompts.view_offer"
+PERM_EDIT_CATALOG = "prompts.change_offer"
+PERM_PUBLISH_CATALOG = "prompts.publish_catalogversion"
 
 
 def role_of(user) -> str | None:
@@ -42,6 +45,10 @@ _VIEW = [
     ("training", "view_trainingexample"),
     ("agent", "view_evaluationrun"),
     ("agent", "view_evaluationresult"),
+    ("prompts", "view_offer"),
+    ("prompts", "view_faqentry"),
+    ("prompts", "view_catalogversion"),
+    ("agent", "view_staleexample"),
 ]
 _OPERATE = [
     ("training", "add_trainingexample"),
@@ -54,6 +61,14 @@ _MANAGE = [
     ("training", "delete_trainingexample"),
     ("training", "review_trainingexample"),
     ("prompts", "activate_promptversion"),
+    ("prompts", "add_offer"),
+    ("prompts", "change_offer"),
+    ("prompts", "delete_offer"),
+    ("prompts", "add_faqentry"),
+    ("prompts", "change_faqentry"),
+    ("prompts", "delete_faqentry"),
+    ("prompts", "publish_catalogversion"),
+    ("agent", "change_staleexample"),
 ]
 _ADMINISTER = [
     ("auth", "view_user"),

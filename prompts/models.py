@@ -29,6 +29,10 @@ class PromptVersion(models.Model):
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     # Parameters the model answered "unsupported" to: later calls leave them out.
     unsupported_params = models.JSONField(default=list, blank=True)
+    # The catalog (prompts.catalog) released with this version: the only facts its replies may state.
+    catalog_version = models.ForeignKey(
+        "prompts.CatalogVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="prompt_versions"
+    )
     activated_at = models.DateTimeField(null=True, blank=True)
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -116,3 +120,4 @@ class PromptVersionConversation(models.Model):
 
 
 from prompts.releases.models import *  # noqa: E402, F403 - the release models live in their own package
+from prompts.catalog.models import *  # noqa: E402, F403 - the catalog (offers, FAQ, versions)
