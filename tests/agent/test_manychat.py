@@ -188,7 +188,9 @@ RUSSIAN = "Здравствуйте! Спасибо за сообщение. А�
 EMOJI = "Great choice 💪🔥 see you soon 🙌🏽 "
 
 
-@pytest.mark.parametrize("sample", [SPANISH, RUSSIAN, EMOJI, "ñ" * 1500, "💪" * 700])
+@pytest.mark.parametrize(
+    "sample", [SPANISH, RUSSIAN, EMOJI, "ñ" * 1500, "💪" * 700], ids=["es", "ru", "emoji", "n", "muscle"]
+)
 def test_instagram_is_split_by_utf8_bytes(sample):
     """R1: Meta caps an Instagram message at 1000 UTF-8 bytes; a 998-character Spanish part is 1097."""
     text = (sample * 40).strip()
