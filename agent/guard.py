@@ -36,6 +36,7 @@ from typing import Any
 from django.conf import settings
 
 from agent import llm
+from config.parsers import text_clean
 
 logger = logging.getLogger(__name__)
 
@@ -215,8 +216,27 @@ def decision_texts(*, decision: Any) -> list[str]:
     return [text for text in texts if text]
 
 
+def decision_clean(*, decision: Any) -> Any:
+    """The answer without what PostgreSQL cannot store (NUL, lone surrogates) in any of its texts (D10)."""
+    fields = getattr(decision, "lead_fields", None) or {}
+    cleaned = {
+        "reply": text_clean(str(decision.reply or "")),
+        "handoff_reason": text_clean(str(getattr(decision, "handoff_reason", "") or "")),
+        "lead_fields": {
+            text_clean(str(key)): text_clean(value) if isinstance(value, str) else value
+            for key, value in fields.items()
+        },
+    }
+    changed = {name: value for name, value in cleaned.items() if value != getattr(decision, name, value)}
+    return decision.model_copy(update=changed) if changed else decision
+
+
 def result_guard(*, result: llm.LlmResult, prompt: str) -> llm.LlmResult:
-    """The result unchanged, or, when anything it says leaks, the fallback line and no decisions."""
+    """The result (cleaned of NUL and lone surrogates), or, when anything it says leaks, the fallback line
+    and no decisions."""
+    decision = decision_clean(decision=result.decision)
+    if decision is not result.decision:
+        result = replace(result, decision=decision)
     texts = decision_texts(decision=result.decision)
     # Each text on its own, and all of them together (a copy split between the reply and a field).
     for text in (*texts, "\n".join(texts)):

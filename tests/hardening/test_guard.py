@@ -131,3 +131,11 @@ def test_a_leak_in_the_handoff_reason_is_refused(settings):
 def test_a_clean_answer_keeps_its_fields():
     result = _result(qualified=True, lead_fields={"budget": "5000", "timeline": "this month"})
     assert guard.result_guard(result=result, prompt=PROMPT) is result
+
+
+def test_text_the_database_cannot_store_is_cleaned():
+    # D10: a reply with NUL (or a lone surrogate) was never stored and retried by every sweep for 24 h.
+    result = _result(reply="Hi\x00 there \ud800!", lead_fields={"bud\x00get": "5\x00000", "n": 3})
+    guarded = guard.result_guard(result=result, prompt=PROMPT)
+    assert guarded.decision.reply == "Hi there \ufffd!"
+    assert guarded.decision.lead_fields == {"budget": "5000", "n": 3}
