@@ -7,16 +7,15 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
-    BooleanField,
     Count,
     F,
+    Func,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Value,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
 
 from leads import roles
@@ -69,8 +68,6 @@ SORTS = {
 }
 DEFAULT_SORT = {Queue.NEEDS_PERSON: "waiting"}
 CLOSED_STATUSES = (LeadStatus.CONVERTED, LeadStatus.LOST)
-# The expression of the GIN index leads/0005_inbox creates on PostgreSQL (keep the two identical).
-FTS_CONDITION = "to_tsvector('simple', \"messages\".\"text\") @@ plainto_tsquery('simple', %s)"
 
 
 @dataclass(frozen=True)
@@ -117,9 +114,13 @@ def _last_version_subquery() -> Subquery:
 def _message_words(term: str) -> QuerySet:
     """Lead ids whose messages hold the words (PostgreSQL full-text on the GIN index; LIKE elsewhere)."""
     if connection.vendor == "postgresql":
-        # The term is a bound parameter; the SQL is a constant that must match the index expression.
-        fts = RawSQL(FTS_CONDITION, [term], output_field=BooleanField())  # noqa: S611
-        matching = Message.objects.filter(fts)
+        from django.contrib.postgres.search import SearchQuery, SearchVectorField
+
+        # Exactly the expression of the index leads/0005_inbox creates, so the planner can use it.
+        vector = Func(
+            F("text"), template="to_tsvector('simple', %(expressions)s)", output_field=SearchVectorField()
+        )
+        matching = Message.objects.annotate(words=vector).filter(words=SearchQuery(term, config="simple"))
     else:
         matching = Message.objects.filter(text__icontains=term)
     return matching.values("conversation__lead_id")

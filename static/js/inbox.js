@@ -28,9 +28,18 @@
   const every = Math.max(1000, parseInt(holder.dataset.pollMs, 10) || 3000);
   let busy = false;
 
+  let leaving = false;
+  window.addEventListener("pagehide", function () { leaving = true; });
+  if (composer) composer.addEventListener("submit", function () { leaving = true; });
+  document.querySelectorAll("form").forEach(function (form) {
+    form.addEventListener("submit", function () { leaving = true; });
+  });
+
   async function poll() {
-    if (busy || document.hidden) return;
+    // data-paused on the thread holds live updates (tests pause them around their own writes).
+    if (busy || leaving || document.hidden || holder.dataset.paused) return;
     busy = true;
+    holder.dataset.busy = "1";
     try {
       const response = await fetch(url, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" });
       if (!response.ok) return;
@@ -45,6 +54,7 @@
       // A dropped poll is retried on the next tick; the page keeps what it shows.
     } finally {
       busy = false;
+      delete holder.dataset.busy;
     }
   }
   window.setInterval(poll, every);
