@@ -12,7 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agent import services
+from agent import turn
 from agent.payloads import PayloadError, payload_parse
 from config.ratelimit import rate_limit_count, rate_parse
 from leads.models import Channel
@@ -146,7 +146,7 @@ class ManyChatWebhookApi(APIView):
                 )
 
         try:
-            stored = services.inbound_store(inbound=inbound)
+            stored = turn.inbound_store(inbound=inbound)
         except (OperationalError, InterfaceError) as exc:
             logger.error("webhook: database unreachable, message not stored: %s", exc)
             return Response(
@@ -156,10 +156,10 @@ class ManyChatWebhookApi(APIView):
             )
 
         try:
-            outcome = services.turn_run_in_webhook(stored=stored, started=started)
+            outcome = turn.turn_run_in_webhook(stored=stored, started=started)
             body = outcome.body
         except Exception:
             # Stored but unanswered: the lead gets the fallback line and the retry sweep finishes the turn.
             logger.exception("webhook: turn failed after message %s was stored", stored.message.pk)
-            body = services.webhook_fallback_body(channel=stored.lead.channel)
+            body = turn.webhook_fallback_body(channel=stored.lead.channel)
         return Response(body)

@@ -1,8 +1,8 @@
 """The model call: the openai SDK against OPENAI_BASE_URL, a deadline, bounded retries, validated output.
 
 Without OPENAI_API_KEY an offline responder answers deterministically so the demo works with nothing
-configured. The model is asked for a JSON object; a plain-text answer is taken as the reply. Nothing the
-model writes is ever executed: only the validated fields below leave this module.
+configured. The model is asked for a JSON object, read through the output contract (agent.contract):
+nothing the model writes is ever executed, only the contract's validated fields leave this module.
 """
 
 import json
@@ -10,21 +10,18 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
 
 import openai
 from django.conf import settings
 from openai.types.chat import ChatCompletion
 
+from agent import contract
+
 logger = logging.getLogger(__name__)
 
 OFFLINE_MODEL = "offline-responder"
-MAX_REPLY_CHARS = 8000
-MAX_LEAD_FIELDS = 20
-MAX_FIELD_KEY_CHARS = 64
-MAX_FIELD_VALUE_CHARS = 500
-MAX_REASON_CHARS = 500
 # Errors worth another attempt: the server may answer next time. A 4xx other than 408/409/429 will not.
 RETRYABLE = (
     openai.APIConnectionError,
@@ -33,30 +30,32 @@ RETRYABLE = (
     openai.InternalServerError,
 )
 
-OUTPUT_INSTRUCTIONS = (
-    "Answer with one JSON object and nothing else, with exactly these keys: "
-    '"reply" (string: your next message to the lead, plain text), '
-    '"qualified" (boolean: true only when the lead meets the qualification criteria above), '
-    '"lead_fields" (object: facts the lead told you, e.g. {"budget": "5000", "timeline": "this month"}; '
-    "{} if none), "
-    '"handoff" (boolean: true when the lead asks for a person or you cannot help), '
-    '"handoff_reason" (string or null).'
-)
+# Kept as names here for callers that only know the client (the contract owns them).
+OUTPUT_INSTRUCTIONS = contract.OUTPUT_INSTRUCTIONS
+MAX_REPLY_CHARS = contract.MAX_REPLY_CHARS
+MAX_LEAD_FIELDS = contract.MAX_LEAD_FIELDS
+MAX_FIELD_VALUE_CHARS = contract.MAX_FIELD_VALUE_CHARS
+MAX_REASON_CHARS = contract.MAX_REASON_CHARS
+
+
+class LlmErrorKind(StrEnum):
+    TIMEOUT = "timeout"  # the deadline passed: the turn is deferred, not failed
+    ERROR = "error"  # the server or the network failed
+    INVALID_OUTPUT = "invalid_output"  # the answer breaks the output contract
+    NO_PROMPT = "no_prompt"  # no prompt version is active: the agent never guesses
 
 
 class LlmError(Exception):
-    def __init__(self, message: str, *, kind: str = "error"):
+    def __init__(self, message: str, *, kind: LlmErrorKind | str = LlmErrorKind.ERROR):
         super().__init__(message)
-        self.kind = kind  # "timeout", "error" or "invalid_output"
+        self.kind = LlmErrorKind(kind)
 
 
 @dataclass(frozen=True)
 class LlmResult:
-    reply: str
-    qualified: bool = False
-    lead_fields: dict[str, Any] = field(default_factory=dict)
-    handoff: bool = False
-    handoff_reason: str = ""
+    """A model call's validated answer (the contract) and what it cost."""
+
+    decision: contract.ModelReply
     model: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -66,59 +65,13 @@ class LlmResult:
 
 # --- Output parsing ------------------------------------------------------------------------------------
 
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
-
-def llm_output_parse(*, content: str | None) -> dict[str, Any]:
-    """Validate the model's answer into the turn fields; raises LlmError(kind="invalid_output")."""
-    text = (content or "").strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    if not text:
-        raise LlmError("the model returned an empty answer", kind="invalid_output")
+def llm_output_parse(*, content: str | None) -> contract.ModelReply:
+    """The model's answer read through the output contract; raises LlmError(kind=INVALID_OUTPUT)."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict):
-        # A plain-text (or non-object JSON) answer is the reply itself.
-        return {
-            "reply": text[:MAX_REPLY_CHARS],
-            "qualified": False,
-            "lead_fields": {},
-            "handoff": False,
-            "handoff_reason": "",
-        }
-
-    reply = data.get("reply")
-    if reply is None:
-        reply = ""
-    if not isinstance(reply, str):
-        raise LlmError("reply must be a string", kind="invalid_output")
-    handoff = data.get("handoff", False) is True
-    if not reply.strip() and not handoff:
-        raise LlmError("reply is empty and no handoff was requested", kind="invalid_output")
-    reason = data.get("handoff_reason")
-    reason = reason.strip()[:MAX_REASON_CHARS] if isinstance(reason, str) else ""
-    lead_fields: dict[str, Any] = {}
-    raw_fields = data.get("lead_fields")
-    if isinstance(raw_fields, dict):
-        for key, value in list(raw_fields.items())[:MAX_LEAD_FIELDS]:
-            if value is None or isinstance(value, (dict, list)):
-                continue
-            if isinstance(value, str):
-                value = value.strip()[:MAX_FIELD_VALUE_CHARS]
-                if not value:
-                    continue
-            lead_fields[str(key).strip()[:MAX_FIELD_KEY_CHARS]] = value
-    return {
-        "reply": reply.strip()[:MAX_REPLY_CHARS],
-        "qualified": data.get("qualified", False) is True,
-        "lead_fields": lead_fields,
-        "handoff": handoff,
-        "handoff_reason": reason,
-    }
+        return contract.ModelReply.parse(content)
+    except contract.OutputInvalid as exc:
+        raise LlmError(str(exc), kind=LlmErrorKind.INVALID_OUTPUT) from exc
 
 
 # --- The offline responder ------------------------------------------------------------------------------
@@ -137,15 +90,11 @@ def _offline_answer(*, messages: list[dict[str, str]]) -> str:
     """A deterministic stand-in for the model, so the app answers with nothing configured."""
     last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     if _HUMAN_WORDS.search(last):
-        return json.dumps(
-            {
-                "reply": "Of course — I'm passing you to a member of our team, they'll reply here soon.",
-                "qualified": False,
-                "lead_fields": {},
-                "handoff": True,
-                "handoff_reason": "The lead asked for a person.",
-            }
-        )
+        return contract.ModelReply(
+            reply="Of course — I'm passing you to a member of our team, they'll reply here soon.",
+            handoff=True,
+            handoff_reason="The lead asked for a person.",
+        ).as_json()
     fields: dict[str, str] = {}
     if email := _EMAIL.search(last):
         fields["email"] = email.group(0)
@@ -160,15 +109,7 @@ def _offline_answer(*, messages: list[dict[str, str]]) -> str:
         reply = "Happy to help with that! What budget do you have in mind, and when would you like to start?"
     else:
         reply = "Thanks for reaching out! What are you looking for, and what budget do you have in mind?"
-    return json.dumps(
-        {
-            "reply": reply,
-            "qualified": qualified,
-            "lead_fields": fields,
-            "handoff": False,
-            "handoff_reason": None,
-        }
-    )
+    return contract.ModelReply(reply=reply, qualified=qualified, lead_fields=fields).as_json()
 
 
 # --- The client ---------------------------------------------------------------------------------------
@@ -201,18 +142,20 @@ def llm_complete(*, messages: list[dict[str, str]], deadline: float | None = Non
     """
     started = time.monotonic()
     if not settings.OPENAI_API_KEY:
-        parsed = llm_output_parse(content=_offline_answer(messages=messages))
-        return LlmResult(model=OFFLINE_MODEL, latency_ms=int((time.monotonic() - started) * 1000), **parsed)
+        decision = llm_output_parse(content=_offline_answer(messages=messages))
+        return LlmResult(
+            decision=decision, model=OFFLINE_MODEL, latency_ms=int((time.monotonic() - started) * 1000)
+        )
     content, completion, attempt = _chat_completion(messages=messages, deadline=deadline, temperature=0.4)
-    parsed = llm_output_parse(content=content)
+    decision = llm_output_parse(content=content)
     usage = getattr(completion, "usage", None)
     return LlmResult(
+        decision=decision,
         model=(getattr(completion, "model", None) or settings.OPENAI_MODEL)[:100],
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
         latency_ms=int((time.monotonic() - started) * 1000),
         attempts=attempt,
-        **parsed,
     )
 
 
@@ -228,7 +171,7 @@ def _chat_completion(
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0.05:
                 raise last_error or LlmError(
-                    "the reply deadline passed before the model answered", kind="timeout"
+                    "the reply deadline passed before the model answered", kind=LlmErrorKind.TIMEOUT
                 )
         try:
             # The SDK's typed `chat.completions.create` runs a recursive TypedDict transform over the
@@ -246,7 +189,7 @@ def _chat_completion(
                 options={"timeout": timeout},
             )
         except openai.APITimeoutError as exc:
-            last_error = LlmError(f"model timed out after {timeout:.1f}s", kind="timeout")
+            last_error = LlmError(f"model timed out after {timeout:.1f}s", kind=LlmErrorKind.TIMEOUT)
             last_error.__cause__ = exc
         except RETRYABLE as exc:
             last_error = LlmError(f"{exc.__class__.__name__}: {str(exc)[:300]}")
@@ -258,7 +201,7 @@ def _chat_completion(
             try:
                 content = completion.choices[0].message.content
             except (AttributeError, IndexError, TypeError) as exc:
-                raise LlmError("the response has no choices", kind="invalid_output") from exc
+                raise LlmError("the response has no choices", kind=LlmErrorKind.INVALID_OUTPUT) from exc
             return content, completion, attempt
         if attempt < attempts:
             pause = min(0.5 * 2 ** (attempt - 1), 4.0)
@@ -283,16 +226,13 @@ class JudgeVerdict:
 
 def llm_judge_parse(*, content: str | None) -> tuple[bool, str]:
     """A judge's answer must be a JSON object {"pass": bool, "reason": str}; raises LlmError otherwise."""
-    text = (content or "").strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1).strip()
+    text = contract.unfence(content)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise LlmError("the judge did not answer with JSON", kind="invalid_output") from exc
+        raise LlmError("the judge did not answer with JSON", kind=LlmErrorKind.INVALID_OUTPUT) from exc
     if not isinstance(data, dict) or not isinstance(data.get("pass"), bool):
-        raise LlmError('the judge\'s answer has no boolean "pass"', kind="invalid_output")
+        raise LlmError('the judge\'s answer has no boolean "pass"', kind=LlmErrorKind.INVALID_OUTPUT)
     reason = data.get("reason")
     return data["pass"], (reason.strip()[:MAX_REASON_CHARS] if isinstance(reason, str) else "")
 

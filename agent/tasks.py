@@ -3,6 +3,8 @@ import logging
 from celery import shared_task
 
 from agent import selectors, turn
+from agent.evaluation.tasks import evaluate_prompt  # noqa: F401  (registered with the worker from here)
+from agent.rehearsal.tasks import play, resume_stalled, start_run  # noqa: F401  (the same, for rehearsals)
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +33,3 @@ def retry_incomplete_turns(limit: int = 100) -> dict[str, int]:
     if due.message_ids:
         logger.info("queued %s incomplete agent turns", len(due.message_ids))
     return due.counts()
-
-
-@shared_task(name="agent.evaluate_prompt", time_limit=3600, soft_time_limit=3500, max_retries=0)
-def evaluate_prompt(run_id: int) -> str:
-    """Replay approved examples through a prompt version (agent.evaluation); safe to run twice."""
-    from agent.evaluation.services import evaluation_run_execute
-
-    return evaluation_run_execute(run_id=run_id)
-
-
-from agent.rehearsal import tasks as rehearsal_tasks  # noqa: E402,F401  (registers the rehearsal tasks)

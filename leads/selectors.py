@@ -1,3 +1,6 @@
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -7,6 +10,8 @@ from django.db.models import Count, F, Q, QuerySet
 from leads.models import Activity, Lead, LeadStatus, Message, Notification
 
 User = get_user_model()
+
+ACTIVITY_STATUS_CHANGED = "lead.status_changed"
 
 
 def users_with_permission(*, perm: str) -> QuerySet:
@@ -65,6 +70,36 @@ def lead_status_counts() -> dict[str, int]:
     aggregates["needs_human"] = Count("id", filter=Q(needs_human=True))
     aggregates["bot_paused"] = Count("id", filter=Q(bot_paused=True))
     return Lead.objects.aggregate(**aggregates)
+
+
+@dataclass(frozen=True)
+class LeadQualification:
+    lead_id: int
+    qualified_at: datetime
+
+
+def lead_qualifications_since(
+    *,
+    since: datetime | None = None,
+    exclude_lead_ids: QuerySet | Iterable[int] = (),
+    limit: int = 500,
+) -> list[LeadQualification]:
+    """Each time a lead was moved to qualified (by the agent, a person, or the API), oldest first.
+
+    `exclude_lead_ids` may be a values queryset (it becomes a subquery): a higher app pulls the
+    qualifications it has not credited yet without leads knowing what crediting is.
+    """
+    queryset = Activity.objects.filter(
+        verb=ACTIVITY_STATUS_CHANGED, data__to=LeadStatus.QUALIFIED.value, lead__isnull=False
+    )
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
+    rows = (
+        queryset.exclude(lead_id__in=exclude_lead_ids)
+        .order_by("created_at", "id")
+        .values_list("lead_id", "created_at")[:limit]
+    )
+    return [LeadQualification(lead_id=lead_id, qualified_at=at) for lead_id, at in rows]
 
 
 def conversation_open_for_subscriber(*, subscriber_id: str) -> Any:

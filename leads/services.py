@@ -63,7 +63,8 @@ def notifications_mark_all_read(*, user: Any) -> int:
 
 @transaction.atomic
 def lead_set_status(*, lead: Lead, status: str, actor: Any = None, reason: str = "") -> Lead:
-    """Move a lead to a new status; qualifying it credits the prompt version that spoke last."""
+    """Move a lead to a new status, recorded as a `lead.status_changed` activity (the qualification fact
+    that leads.selectors.lead_qualifications_since reads)."""
     if status not in LeadStatus.values:
         raise ValueError(f"Unknown lead status {status!r}")
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
@@ -78,12 +79,6 @@ def lead_set_status(*, lead: Lead, status: str, actor: Any = None, reason: str =
         actor=actor,
         data={"from": previous, "to": status, "reason": reason},
     )
-    if status == LeadStatus.QUALIFIED:
-        from prompts.tasks import record_qualification
-
-        lead_id, qualified_at = lead.pk, timezone.now().isoformat()
-        # robust: a broker outage must not fail the status change; prompts.reconcile_figures credits it later.
-        transaction.on_commit(lambda: record_qualification.delay(lead_id, qualified_at), robust=True)
     return lead
 
 
@@ -112,7 +107,7 @@ def lead_resume_bot(*, lead: Lead, actor: Any = None) -> Lead:
     return lead
 
 
-# --- Ingestion from the ManyChat webhook (called by agent.services) -------------------------------------
+# --- Ingestion from the ManyChat webhook (called by agent.turn) -----------------------------------------
 
 
 def lead_upsert_from_manychat(
@@ -219,8 +214,7 @@ def message_record_agent_reply(
     """Store the agent's one reply to an inbound message and mark the turn answered.
 
     A partial unique index allows one agent reply per inbound message, so a retried or concurrent turn
-    gets (existing reply, False) instead of answering twice. The version that wrote the reply is credited
-    by prompts.tasks.record_reply once this commits.
+    gets (existing reply, False) instead of answering twice.
     """
     from django.db import IntegrityError
 
@@ -243,13 +237,6 @@ def message_record_agent_reply(
             Message.objects.filter(pk=inbound.pk).update(
                 delivery_status=DeliveryStatus.ANSWERED, attempts=models.F("attempts") + 1, error=""
             )
-            if prompt_version_id is not None:
-                from prompts.tasks import record_reply
-
-                reply_id = reply.pk
-                # robust: a broker outage must not turn a stored reply into a failed turn (the lead would be
-                # answered twice); prompts.reconcile_figures credits the reply later.
-                transaction.on_commit(lambda: record_reply.delay(reply_id), robust=True)
     except IntegrityError:
         return Message.objects.get(in_reply_to=inbound, role=MessageRole.AGENT), False
     return reply, True

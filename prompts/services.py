@@ -8,7 +8,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads import roles
-from leads.models import Activity, Message, MessageRole
+from leads import selectors as lead_selectors
+from leads.models import Message, MessageRole
 from leads.services import activity_record
 from prompts.models import PromptVersion, PromptVersionConversation
 
@@ -255,9 +256,12 @@ def prompt_version_deploy(*, content: str, user: Any, change_note: str = "") -> 
 
 
 def prompt_figures_reconcile(*, limit: int = 500) -> dict[str, int]:
-    """Credit the replies and qualifications whose task never ran (say the broker was down), then recount.
+    """Credit the replies whose task never ran (say the broker was down) and every qualification not
+    credited yet, then recount.
 
-    Run periodically by Celery beat (`prompts.reconcile_figures`); everything it calls is idempotent.
+    Qualifications are pulled from leads (`lead_qualifications_since`): the agent pushes the ones its turns
+    make, and this sweep (Celery beat, `prompts.reconcile_figures`) credits those made by hand in the
+    dashboard or the API. Everything it calls is idempotent.
     """
     uncredited = (
         Message.objects.filter(role=MessageRole.AGENT, prompt_version__isnull=False)
@@ -275,21 +279,18 @@ def prompt_figures_reconcile(*, limit: int = 500) -> dict[str, int]:
     for message_id in list(uncredited):
         if prompt_version_record_reply(message_id=message_id) is not None:
             replies += 1
-    qualified_leads = (
-        Activity.objects.filter(verb="lead.status_changed", data__to="qualified", lead__isnull=False)
-        .exclude(
-            Exists(
-                PromptVersionConversation.objects.filter(
-                    conversation__lead=OuterRef("lead"), qualified_at__isnull=False
-                )
-            )
-        )
-        .order_by("created_at")
-        .values_list("lead_id", "created_at")[:limit]
+    credited_leads = PromptVersionConversation.objects.filter(qualified_at__isnull=False).values(
+        "conversation__lead_id"
     )
+    qualified_leads = lead_selectors.lead_qualifications_since(exclude_lead_ids=credited_leads, limit=limit)
     qualifications = 0
-    for lead_id, qualified_at in list(qualified_leads):
-        if prompt_version_record_qualification(lead_id=lead_id, qualified_at=qualified_at) is not None:
+    for qualification in qualified_leads:
+        if (
+            prompt_version_record_qualification(
+                lead_id=qualification.lead_id, qualified_at=qualification.qualified_at
+            )
+            is not None
+        ):
             qualifications += 1
     versions = list(PromptVersion.objects.values_list("pk", flat=True))
     for version_id in versions:

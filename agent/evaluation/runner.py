@@ -1,7 +1,7 @@
 """Prompt evaluation: replay approved training examples through a prompt version and judge each reply.
 
 Each example's lead message (after its conversation up to that message, when it came from one) goes
-through the same model input the agent builds (agent.services.model_input_build, with the example itself
+through the same model input the agent builds (agent.model_input.model_input_build, with the example itself
 left out of the few-shot examples so it cannot copy the answer) and the same model client (agent.llm).
 The reply is then judged:
 
@@ -20,31 +20,28 @@ and every token is counted.
 import difflib
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agent import llm
+from agent.evaluation.selectors import evaluation_examples
 from agent.manychat import TEXT_LIMITS
+from agent.model_input import ChatMessage, model_input_build
 from agent.models import EvaluationResult, EvaluationRun, EvaluationStatus
-from agent.services import model_input_build
 from leads import selectors as lead_selectors
-from leads.models import Channel, Lead, MessageRole
+from leads.models import Channel, Lead, Message, MessageRole
 from prompts.models import PromptVersion
-from training.models import ExampleStatus, ExampleType, TrainingExample
+from training.models import ExampleType, TrainingExample
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 # difflib ratios (0..1) over lower-cased text.
 SIMILARITY_FLOOR = 0.35  # a correction's replay must be at least this close to the expected response
 SIMILARITY_CEILING = 0.85  # a bad example's replay must not be closer than this to the bad reply
@@ -65,80 +62,6 @@ JUDGE_INSTRUCTIONS = (
 )
 
 
-# --- Starting a run -----------------------------------------------------------------------------------------
-
-
-def _limit_clean(limit: int | None) -> int:
-    if limit is None:
-        return DEFAULT_LIMIT
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError({"limit": f"Give a number of examples from 1 to {MAX_LIMIT}."})
-    return limit
-
-
-@transaction.atomic
-def evaluation_run_create(
-    *,
-    version: PromptVersion,
-    against: PromptVersion | None = None,
-    limit: int | None = None,
-    user: Any = None,
-    schedule: bool = True,
-) -> EvaluationRun:
-    """A queued run of `version` (and, with `against`, a baseline run of that version on the same examples).
-
-    With `schedule` the `agent.evaluate_prompt` task is queued for each run once the transaction commits;
-    the management command passes schedule=False and executes the runs itself.
-    """
-    example_limit = _limit_clean(limit)
-    if against is not None and against.pk == version.pk:
-        raise ValidationError({"against": "Compare a version with a different version."})
-    total = min(example_limit, _approved_examples().count())
-    baseline = None
-    if against is not None:
-        baseline = EvaluationRun.objects.create(
-            prompt_version=against, example_limit=example_limit, total=total, created_by=user
-        )
-    run = EvaluationRun.objects.create(
-        prompt_version=version,
-        against_version=against,
-        baseline_run=baseline,
-        example_limit=example_limit,
-        total=total,
-        created_by=user,
-    )
-    if schedule:
-        run_ids = [run.pk] + ([baseline.pk] if baseline is not None else [])
-        evaluation_run_schedule(run_ids=run_ids)
-    return run
-
-
-def evaluation_run_schedule(*, run_ids: list[int]) -> None:
-    """Queue `agent.evaluate_prompt` for each run once the current transaction commits.
-
-    Without a broker (CELERY_TASK_ALWAYS_EAGER: the local demo) an eager task would hold the page's request
-    for the whole run, so it runs in a background thread of this process instead, as agent turns do.
-    """
-    from agent.tasks import evaluate_prompt
-
-    ids = list(run_ids)
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-
-        def run() -> None:
-            try:
-                for run_id in ids:
-                    evaluate_prompt.apply(args=[run_id])
-            finally:
-                connection.close()
-
-        transaction.on_commit(
-            lambda: threading.Thread(target=run, name=f"evaluation-{ids[0]}", daemon=True).start()
-        )
-    else:
-        for run_id in ids:
-            transaction.on_commit(lambda run_id=run_id: evaluate_prompt.delay(run_id))
-
-
 # --- Judging one example -----------------------------------------------------------------------------
 
 
@@ -149,10 +72,6 @@ class ExampleVerdict:
     reason: str
     checks: dict[str, Any] = field(default_factory=dict)
     tokens: int = 0
-
-
-def _approved_examples() -> QuerySet[TrainingExample]:
-    return TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
 
 
 def _similarity(a: str, b: str) -> float:
@@ -170,10 +89,10 @@ def _channel(example: TrainingExample) -> str:
     return example.conversation.channel if example.conversation_id else Channel.OTHER
 
 
-def evaluation_model_input(*, version: PromptVersion, example: TrainingExample) -> list[dict[str, str]]:
+def evaluation_model_input(*, version: PromptVersion, example: TrainingExample) -> list[ChatMessage]:
     """The agent's model input for replaying an example: its lead, its conversation up to the lead message."""
     lead = example.conversation.lead if example.conversation_id else Lead(channel=Channel.OTHER)
-    history: list[Any] = []
+    history: list[Message] = []
     if example.conversation_id and example.message_id:
         flagged = example.message
         history = lead_selectors.message_history(
@@ -267,28 +186,32 @@ def evaluation_example_judge(*, version: PromptVersion, example: TrainingExample
             reply="", passed=False, reason=detail, checks={"model": {"passed": False, "detail": detail}}
         )
     tokens = _tokens(answer.prompt_tokens, answer.completion_tokens)
-    checks = _deterministic_checks(example=example, reply=answer.reply)
+    checks = _deterministic_checks(example=example, reply=answer.decision.reply)
     failed = [check["detail"] for check in checks.values() if not check["passed"]]
     if failed:
         checks["judge"] = {"passed": None, "detail": "Not asked: a deterministic check failed."}
         return ExampleVerdict(
-            reply=answer.reply, passed=False, reason=" ".join(failed), checks=checks, tokens=tokens
+            reply=answer.decision.reply, passed=False, reason=" ".join(failed), checks=checks, tokens=tokens
         )
     try:
         verdict = llm.llm_judge(
-            messages=_judge_messages(example=example, reply=answer.reply, handoff=answer.handoff)
+            messages=_judge_messages(
+                example=example, reply=answer.decision.reply, handoff=answer.decision.handoff
+            )
         )
     except llm.LlmError as exc:
         detail = f"The judge did not answer: {exc}"
         checks["judge"] = {"passed": False, "detail": detail}
-        return ExampleVerdict(reply=answer.reply, passed=False, reason=detail, checks=checks, tokens=tokens)
+        return ExampleVerdict(
+            reply=answer.decision.reply, passed=False, reason=detail, checks=checks, tokens=tokens
+        )
     tokens += _tokens(verdict.prompt_tokens, verdict.completion_tokens)
     reason = verdict.reason or (
         "The judge passed the reply." if verdict.passed else "The judge failed the reply."
     )
     checks["judge"] = {"passed": verdict.passed, "detail": reason, "model": verdict.model}
     return ExampleVerdict(
-        reply=answer.reply, passed=verdict.passed, reason=reason, checks=checks, tokens=tokens
+        reply=answer.decision.reply, passed=verdict.passed, reason=reason, checks=checks, tokens=tokens
     )
 
 
@@ -351,7 +274,7 @@ def evaluation_run_execute(
         return run.status
     try:
         examples = list(
-            _approved_examples()
+            evaluation_examples()
             .select_related("conversation__lead", "message")
             .order_by("id")[: run.example_limit]
         )
@@ -371,67 +294,3 @@ def evaluation_run_execute(
         return EvaluationStatus.FAILED
     _run_finish(run_id=run_id, status=EvaluationStatus.DONE)
     return EvaluationStatus.DONE
-
-
-# --- Reads -------------------------------------------------------------------------------------------------
-
-
-def evaluation_run_get(*, run_id: int) -> EvaluationRun | None:
-    return (
-        EvaluationRun.objects.select_related(
-            "prompt_version", "against_version", "baseline_run__prompt_version", "created_by"
-        )
-        .defer("prompt_version__content", "against_version__content", "baseline_run__prompt_version__content")
-        .filter(pk=run_id)
-        .first()
-    )
-
-
-def evaluation_run_latest() -> EvaluationRun | None:
-    """The newest run that is not another run's baseline: what the prompt page shows."""
-    return (
-        EvaluationRun.objects.select_related(
-            "prompt_version", "against_version", "baseline_run__prompt_version", "created_by"
-        )
-        .defer("prompt_version__content", "against_version__content", "baseline_run__prompt_version__content")
-        .filter(compared_runs__isnull=True)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-
-
-@dataclass
-class ComparisonRow:
-    example: TrainingExample
-    result: EvaluationResult | None = None
-    baseline: EvaluationResult | None = None
-
-
-def evaluation_comparison(*, run: EvaluationRun) -> list[ComparisonRow]:
-    """Example by example, the run's verdict beside its baseline's, in one query."""
-    run_ids = [run.pk] + ([run.baseline_run_id] if run.baseline_run_id else [])
-    results = (
-        EvaluationResult.objects.filter(run_id__in=run_ids)
-        .select_related("training_example")
-        .only(
-            "id",
-            "run_id",
-            "passed",
-            "reason",
-            "reply",
-            "tokens",
-            "checks",
-            "training_example__id",
-            "training_example__example_type",
-            "training_example__user_message",
-        )
-        .order_by("training_example_id", "run_id")
-    )
-    rows: dict[int, ComparisonRow] = {}
-    for result in results:
-        row = rows.setdefault(result.training_example_id, ComparisonRow(example=result.training_example))
-        if result.run_id == run.pk:
-            row.result = result
-        else:
-            row.baseline = result
-    return list(rows.values())

@@ -1,3 +1,4 @@
+import json
 import time
 from dataclasses import replace
 
@@ -20,7 +21,7 @@ from agent import llm
     ],
 )
 def test_output_parsing(content, expected):
-    parsed = llm.llm_output_parse(content=content)
+    parsed = llm.llm_output_parse(content=content).model_dump()
     for key, value in expected.items():
         assert parsed[key] == value
 
@@ -29,7 +30,7 @@ def test_lead_fields_are_bounded_and_scalar():
     fields = {f"k{i}": "v" * 900 for i in range(30)}
     fields["nested"] = {"a": 1}
     fields["none"] = None
-    parsed = llm.llm_output_parse(content=llm.json.dumps({"reply": "ok", "lead_fields": fields}))
+    parsed = llm.llm_output_parse(content=json.dumps({"reply": "ok", "lead_fields": fields})).model_dump()
     assert len(parsed["lead_fields"]) == llm.MAX_LEAD_FIELDS
     assert all(len(v) == llm.MAX_FIELD_VALUE_CHARS for v in parsed["lead_fields"].values())
     assert "nested" not in parsed["lead_fields"]
@@ -48,7 +49,8 @@ MESSAGES = [{"role": "system", "content": "be nice"}, {"role": "user", "content"
 def test_complete_against_the_fake_server(fake_openai):
     fake_openai.reply_with({"reply": "Hello!", "qualified": True, "lead_fields": {"budget": "3k"}})
     result = llm.llm_complete(messages=MESSAGES)
-    assert (result.reply, result.qualified, result.lead_fields) == ("Hello!", True, {"budget": "3k"})
+    answer = result.decision
+    assert (answer.reply, answer.qualified, answer.lead_fields) == ("Hello!", True, {"budget": "3k"})
     assert (result.model, result.prompt_tokens, result.completion_tokens) == ("fake-gpt", 120, 30)
     request = fake_openai.completion_requests()[0]
     assert request.headers["authorization"] == "Bearer sk-test-fake"
@@ -100,7 +102,7 @@ def test_offline_responder_is_deterministic(settings):
     first = llm.llm_complete(messages=messages)
     assert replace(first, latency_ms=0) == replace(llm.llm_complete(messages=messages), latency_ms=0)
     assert first.model == llm.OFFLINE_MODEL
-    assert first.qualified is True
-    assert first.lead_fields == {"email": "a@b.co", "budget": "$5,000"}
+    assert first.decision.qualified is True
+    assert first.decision.lead_fields == {"email": "a@b.co", "budget": "$5,000"}
     handoff = llm.llm_complete(messages=[{"role": "user", "content": "can I talk to a real person?"}])
-    assert handoff.handoff is True
+    assert handoff.decision.handoff is True

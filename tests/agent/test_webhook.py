@@ -422,7 +422,7 @@ def test_no_secret_configured_refuses_everything(webhook, settings, fake_openai)
 
 
 def test_a_pending_reply_is_sent_once_when_two_workers_race(fake_manychat):
-    from agent.services import reply_deliver
+    from agent.turn import reply_deliver
     from tests.factories import AgentMessageFactory
 
     reply = AgentMessageFactory(delivery_status=DeliveryStatus.PENDING, text="only once")

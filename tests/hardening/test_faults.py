@@ -24,7 +24,8 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from agent import services as agent_services
+from agent import selectors as agent_selectors
+from agent import turn as agent_turn
 from leads.models import DeliveryStatus, Message, MessageRole
 from tests.factories import PromptVersionFactory
 from tests.hardening.conftest import SECRET
@@ -108,13 +109,13 @@ def test_model_fault_acknowledges_then_the_retry_answers_once(
             assert body["content"]["messages"][0]["text"] == agent_settings.AGENT_FALLBACK_TEXT
             inbound.refresh_from_db()
             assert inbound.delivery_status == DeliveryStatus.FAILED and inbound.attempts == 1
-            due = agent_services.turns_retry_incomplete()
+            due = agent_selectors.turn_list_incomplete()
             assert due["unanswered"] == [inbound.pk]
             # The model comes back; the sweep's turn answers and delivers exactly once, however often run.
             agent_settings.OPENAI_BASE_URL = fake_openai.base_url
             fake_openai.reply_with({"reply": "Yes, 9 to 5."})
-            assert agent_services.turn_complete(message_id=inbound.pk) == "delivered"
-            assert agent_services.turn_complete(message_id=inbound.pk) == "already_done"
+            assert agent_turn.turn_complete(message_id=inbound.pk) == "delivered"
+            assert agent_turn.turn_complete(message_id=inbound.pk) == "already_done"
             assert fake_manychat.sent_texts() == ["Yes, 9 to 5."]
         replies = Message.objects.filter(in_reply_to=inbound, role=MessageRole.AGENT)
         assert replies.count() == 1
@@ -196,7 +197,7 @@ def test_redis_stopped_while_webhooks_arrive(agent_settings, fake_openai, fake_m
         assert [body["content"]["messages"] for _, body in during] == [[]] * 3
         assert Message.objects.filter(role=MessageRole.LEAD).count() == 5
         assert fake_openai.calls == 0
-        due = agent_services.turns_retry_incomplete()
+        due = agent_selectors.turn_list_incomplete()
         assert len(due["unanswered"]) == 5  # every acknowledged message waits for the sweep
         with _redis_server(port):
             _reset_pool(app)  # drop the connections the outage broke

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from agent import services
+from agent import selectors, turn
 
 
 class Command(BaseCommand):
@@ -15,10 +15,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List the turns, change nothing.")
 
     def handle(self, *args, limit: int, dry_run: bool, **options):
-        due = services.turns_retry_incomplete(limit=limit)
-        message_ids = sorted(set(due["unanswered"]) | set(due["undelivered"]))
+        due = selectors.turn_list_incomplete(limit=limit)
+        message_ids = due.message_ids
         self.stdout.write(
-            f"{len(due['unanswered'])} unanswered, {len(due['undelivered'])} undelivered turn(s) due."
+            f"{len(due.unanswered)} unanswered, {len(due.undelivered)} undelivered turn(s) due."
         )
         if dry_run:
             for message_id in message_ids:
@@ -27,8 +27,8 @@ class Command(BaseCommand):
         results: dict[str, int] = {}
         for message_id in message_ids:
             try:
-                outcome = services.turn_complete(message_id=message_id)
-            except services.DeliveryRetryable as exc:
+                outcome = turn.turn_complete(message_id=message_id).value
+            except turn.DeliveryRetryable as exc:
                 outcome = "delivery_pending"
                 self.stderr.write(f"message {message_id}: delivery will be retried ({exc})")
             results[outcome] = results.get(outcome, 0) + 1

@@ -1,0 +1,616 @@
+"""The agent's turn: a lead's message becomes a stored reply, a delivery and a performance credit.
+
+One pipeline, read top to bottom:
+
+    receive → store → gate → choose the version → build the model input → call the model → guard
+            → decide → apply → deliver → credit
+
+It runs in one of two places, which differ only in where the answer goes (DeliveryChannel):
+
+* the webhook (`turn_run_in_webhook`, sync mode), against a deadline (AGENT_REPLY_DEADLINE_SECONDS after
+  the request arrived): the answer is returned in the Dynamic Block body (DYNAMIC_BLOCK);
+* the Celery task `agent.complete_turn` (`turn_complete`: async mode, a webhook that ran out of time, the
+  retry sweep), without a deadline: the answer is pushed through ManyChat's sendContent (SEND_CONTENT).
+
+The lead's message is committed before any model call, and each inbound message gets at most one agent
+reply (a partial unique index), so a turn may be retried or raced safely. Side effects on other apps (the
+prompt version's credit) are queued on commit at the end, by this module and nowhere else.
+
+Where later steps go: a gate before the model call (`turn_gate`: takeover lock, message-burst debounce),
+the version choice (`turn_prompt_version`: sticky A/B assignment), checks beside the guard (`turn_guard`:
+catalog grounding), and metrics around `turn_decide` / `turn_deliver`.
+"""
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agent import contract, guard, llm, manychat
+from agent.llm import LlmError, LlmErrorKind, LlmResult
+from agent.model_input import ChatMessage, model_input_build
+from agent.payloads import InboundMessage
+from config.enqueue import enqueue_on_commit
+from leads import roles
+from leads import selectors as lead_selectors
+from leads import services as lead_services
+from leads.models import Conversation, DeliveryStatus, Lead, LeadStatus, Message, MessageRole
+from prompts import tasks as prompt_tasks
+from prompts.models import PromptVersion
+from prompts.selectors import active_prompt_version
+
+logger = logging.getLogger(__name__)
+
+ManyChatBody = dict[str, Any]  # a Dynamic Block v2 body (agent.manychat builds it)
+ManyChatActions = list[dict[str, Any]]
+
+
+class DeliveryChannel(StrEnum):
+    """Where a turn's answer goes."""
+
+    DYNAMIC_BLOCK = "dynamic_block"  # returned in the webhook's response body
+    SEND_CONTENT = "send_content"  # pushed through ManyChat's sendContent API (the task)
+
+
+class TurnState(StrEnum):
+    """How a turn ended (logs, tests, the task's return value)."""
+
+    ANSWERED = "answered"  # webhook: the reply is in the response body
+    DELIVERED = "delivered"  # task: sendContent accepted the reply
+    REPLAYED = "replayed"  # webhook: a repeated delivery got the reply returned before
+    DEFERRED = "deferred"  # webhook: handed to the task (async mode, or out of time)
+    IN_PROGRESS = "in_progress"  # webhook: another attempt holds this turn
+    SKIPPED = "skipped"  # the bot is paused for this lead
+    FAILED = "failed"  # the model failed: the fallback line went out (first failure only)
+    UNDELIVERABLE = "undeliverable"  # ManyChat refused the reply for good
+    ALREADY_DONE = "already_done"  # nothing left to do (or another worker is doing it)
+    GAVE_UP = "gave_up"  # AGENT_MAX_TURN_ATTEMPTS reached
+    MISSING = "missing"  # no such lead message
+
+
+class TurnGate(StrEnum):
+    """What the gate lets through before any model call."""
+
+    PROCEED = "proceed"
+    REPLAY = "replay"  # webhook: a repeat of a stored message
+    REDELIVER = "redeliver"  # task: the reply is stored but still waits for delivery
+    DEFER = "defer"  # webhook in async mode
+    SKIP_PAUSED = "skip_paused"
+    ALREADY_DONE = "already_done"
+    GAVE_UP = "gave_up"
+
+
+# --- What flows between the steps ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredInbound:
+    """A lead's message as stored, with what the turn needs to answer it."""
+
+    lead: Lead
+    conversation: Conversation
+    message: Message
+    created: bool  # False for a repeated delivery of a message already stored
+    history: Sequence[Message]  # the conversation before this message, oldest first
+    reply: Message | None = None  # the reply already stored for this message, if any
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TurnDecision:
+    """What the model decided, guarded, and the version that decided it."""
+
+    version: PromptVersion
+    result: LlmResult
+
+    @property
+    def reply(self) -> contract.ModelReply:
+        return self.result.decision
+
+
+@dataclass(frozen=True)
+class TurnFailure:
+    """Why no decision came back."""
+
+    kind: LlmErrorKind
+    error: str
+
+
+@dataclass(frozen=True)
+class AppliedTurn:
+    """The stored reply and what applying the decision changed."""
+
+    reply: Message
+    created: bool  # False when another attempt stored the reply first
+    version_id: int | None
+    lead_id: int
+    actions: ManyChatActions
+    qualified_at: datetime | None = None  # set when this turn qualified the lead
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """How the turn ended and, for the webhook, the body to answer with."""
+
+    state: TurnState
+    body: ManyChatBody = field(default_factory=manychat.dynamic_block_empty)
+    reply: Message | None = None
+
+
+# --- 1. Receive and 2. store ---------------------------------------------------------------------------
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]
+
+
+def _dedupe_key(*, inbound: InboundMessage, at: datetime) -> str:
+    if inbound.message_id:
+        return f"mid:{_digest(inbound.subscriber_id, inbound.message_id)}"
+    # Concurrent repeats land in the same window bucket and collide on the unique key; a repeat that
+    # straddles a bucket boundary is caught by the recent-history check in inbound_store.
+    bucket = int(at.timestamp()) // max(1, settings.AGENT_DEDUPE_WINDOW_SECONDS)
+    return f"txt:{_digest(inbound.subscriber_id, inbound.text)}:{bucket}"
+
+
+def inbound_store(*, inbound: InboundMessage) -> StoredInbound:
+    """Write the lead, its open conversation and the message in one transaction (the lead is race-safe).
+
+    A repeat delivery (same message_id, or same subscriber and text within AGENT_DEDUPE_WINDOW_SECONDS)
+    stores nothing new and comes back with created=False and the reply already stored, if any.
+    """
+    at = timezone.now()
+    try:
+        return _inbound_store(inbound=inbound, at=at, savepoint=False)
+    except IntegrityError:
+        # A concurrent delivery of the same message committed first and our transaction rolled back;
+        # the second pass finds that message (with the same `at`, hence the same dedupe key).
+        return _inbound_store(inbound=inbound, at=at, savepoint=True)
+
+
+def _inbound_store(*, inbound: InboundMessage, at: datetime, savepoint: bool) -> StoredInbound:
+    with transaction.atomic():
+        conversation = lead_selectors.conversation_open_for_subscriber(subscriber_id=inbound.subscriber_id)
+        lead = lead_services.lead_upsert_from_manychat(
+            subscriber_id=inbound.subscriber_id,
+            channel=inbound.channel,
+            profile=inbound.profile(),
+            at=at,
+            existing=conversation.lead if conversation is not None else None,
+            custom_fields=inbound.custom_fields,
+        )
+        conversation = lead_services.conversation_open_or_create(
+            lead=lead, channel=lead.channel, at=at, existing=conversation
+        )
+        conversation.lead = lead
+        history = lead_selectors.message_history(
+            conversation_id=conversation.pk, limit=settings.AGENT_MAX_HISTORY_MESSAGES
+        )
+        if not inbound.message_id:
+            window_start = at - timedelta(seconds=settings.AGENT_DEDUPE_WINDOW_SECONDS)
+            for earlier in reversed(history):
+                if (
+                    earlier.role == MessageRole.LEAD
+                    and earlier.text == inbound.text
+                    and earlier.created_at >= window_start
+                ):
+                    reply = next((m for m in history if m.in_reply_to_id == earlier.pk), None)
+                    return StoredInbound(lead, conversation, earlier, False, history, reply)
+        message, created = lead_services.message_record_inbound(
+            conversation=conversation,
+            text=inbound.text,
+            dedupe_key=_dedupe_key(inbound=inbound, at=at),
+            savepoint=savepoint,
+        )
+        reply = None if created else lead_selectors.message_agent_reply(inbound_id=message.pk)
+    return StoredInbound(lead, conversation, message, created, history, reply)
+
+
+def turn_load(*, message_id: int) -> StoredInbound | None:
+    """The task's receive: a stored lead message with its history and the reply stored for it, if any."""
+    message = lead_selectors.message_get_inbound(message_id=message_id)
+    if message is None:
+        return None
+    history = lead_selectors.message_history(
+        conversation_id=message.conversation_id,
+        limit=settings.AGENT_MAX_HISTORY_MESSAGES,
+        before_id=message.pk,
+    )
+    return StoredInbound(
+        lead=message.conversation.lead,
+        conversation=message.conversation,
+        message=message,
+        created=False,
+        history=history,
+        reply=lead_selectors.message_agent_reply(inbound_id=message.pk),
+    )
+
+
+# --- 3. Gate -------------------------------------------------------------------------------------------
+
+
+def turn_gate(*, stored: StoredInbound, channel: DeliveryChannel) -> TurnGate:
+    """Whether this turn goes to the model. Later gates (takeover lock, burst debounce) go here."""
+    if channel is DeliveryChannel.DYNAMIC_BLOCK:
+        if not stored.created:
+            return TurnGate.REPLAY
+    else:
+        if stored.reply is not None:
+            pending = stored.reply.delivery_status == DeliveryStatus.PENDING
+            return TurnGate.REDELIVER if pending else TurnGate.ALREADY_DONE
+        if stored.message.delivery_status in (DeliveryStatus.ANSWERED, DeliveryStatus.SKIPPED):
+            return TurnGate.ALREADY_DONE
+        if stored.message.attempts >= settings.AGENT_MAX_TURN_ATTEMPTS:
+            return TurnGate.GAVE_UP
+    if stored.lead.bot_paused:
+        return TurnGate.SKIP_PAUSED
+    if channel is DeliveryChannel.DYNAMIC_BLOCK and settings.AGENT_ASYNC_MODE:
+        return TurnGate.DEFER
+    return TurnGate.PROCEED
+
+
+def turn_skip_paused(*, inbound: Message, lead: Lead) -> None:
+    """The bot is paused: record it, and tell the people who handle the lead that the lead wrote."""
+    lead_services.message_set_delivery(
+        message_id=inbound.pk, status=DeliveryStatus.SKIPPED, error="The bot is paused for this lead."
+    )
+    with transaction.atomic():
+        lead_services.activity_record(
+            verb="agent.skipped_paused",
+            lead=lead,
+            data={"message_id": inbound.pk, "reason": lead.handoff_reason},
+        )
+        lead_services.notification_notify(
+            recipients=lead_selectors.users_with_permission(perm=roles.PERM_CHANGE_LEAD),
+            verb="lead.message_while_paused",
+            message=f"{lead.display_name} wrote while the bot is paused: {inbound.text}"[:500],
+            target=lead,
+            url=f"/dashboard/leads/{lead.pk}/",
+        )
+
+
+# --- 4. Choose the version ---------------------------------------------------------------------------
+
+
+def turn_prompt_version(*, lead: Lead) -> PromptVersion | None:
+    """The prompt version that answers this lead: today the active one, for every lead.
+
+    The one place that decides it (a sticky per-lead A/B assignment replaces this body). None when no
+    version is active: the agent never guesses.
+    """
+    return active_prompt_version()
+
+
+# --- 5. Build the model input, 6. call the model, 7. guard, 8. decide -------------------------------------
+
+
+def turn_model_input(
+    *, version: PromptVersion, lead: Lead, history: Sequence[Message], text: str
+) -> list[ChatMessage]:
+    return model_input_build(prompt=version.content, lead=lead, history=history, text=text)
+
+
+def turn_call(*, messages: list[ChatMessage], deadline: float | None) -> LlmResult:
+    """One model call within the deadline (a time.monotonic() instant); raises LlmError."""
+    return llm.llm_complete(messages=messages, deadline=deadline)
+
+
+def turn_guard(*, result: LlmResult, version: PromptVersion) -> LlmResult:
+    """The output filter: a reply that leaks is refused. Other checks on the answer go beside it."""
+    return guard.result_guard(result=result, prompt=version.content)
+
+
+def turn_decide(
+    *, lead: Lead, history: Sequence[Message], text: str, deadline: float | None
+) -> TurnDecision | TurnFailure:
+    """Steps 4 to 8, with no write: the version, its model input, the call and the guard.
+
+    Anything that needs the agent's answer to a transcript without storing it (the evaluation, a
+    rehearsal) calls this.
+    """
+    version = turn_prompt_version(lead=lead)
+    if version is None:
+        return TurnFailure(kind=LlmErrorKind.NO_PROMPT, error="no prompt version is active")
+    messages = turn_model_input(version=version, lead=lead, history=history, text=text)
+    try:
+        result = turn_call(messages=messages, deadline=deadline)
+    except LlmError as exc:
+        return TurnFailure(kind=exc.kind, error=str(exc))
+    return TurnDecision(version=version, result=turn_guard(result=result, version=version))
+
+
+# --- 9. Apply --------------------------------------------------------------------------------------------
+
+
+def _qualifies(*, decision: contract.ModelReply, lead: Lead) -> bool:
+    return decision.qualified and lead.status in (LeadStatus.NEW, LeadStatus.ENGAGED)
+
+
+def turn_apply(
+    *, inbound: Message, lead: Lead, decision: TurnDecision, channel: DeliveryChannel
+) -> AppliedTurn:
+    """Store the reply and what the model decided (qualified, facts, handoff) together."""
+    answer, result = decision.reply, decision.result
+    status = DeliveryStatus.RETURNED if channel is DeliveryChannel.DYNAMIC_BLOCK else DeliveryStatus.PENDING
+    qualified_at = None
+    has_effects = bool(answer.lead_fields) or answer.handoff or _qualifies(decision=answer, lead=lead)
+    # Without effects the reply's own insert is the whole write: no outer transaction (two statements less).
+    with transaction.atomic() if has_effects else nullcontext():
+        reply, created = lead_services.message_record_agent_reply(
+            inbound=inbound,
+            text=answer.reply,
+            prompt_version_id=decision.version.pk,
+            delivery_status=status,
+            model=result.model,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            latency_ms=result.latency_ms,
+        )
+        if not created:
+            return AppliedTurn(reply=reply, created=False, version_id=None, lead_id=lead.pk, actions=[])
+        if answer.lead_fields:
+            lead_services.lead_merge_qualification_data(lead=lead, fields=dict(answer.lead_fields))
+        if _qualifies(decision=answer, lead=lead):
+            updated = lead_services.lead_set_status(
+                lead=lead, status=LeadStatus.QUALIFIED, reason="The agent found the lead qualified."
+            )
+            lead.status = updated.status
+            qualified_at = timezone.now()
+        if answer.handoff:
+            lead_services.lead_flag_for_human(
+                lead=lead, reason=answer.handoff_reason or "The agent asked for a person.", pause_bot=True
+            )
+    return AppliedTurn(
+        reply=reply,
+        created=True,
+        version_id=decision.version.pk,
+        lead_id=lead.pk,
+        actions=manychat.actions_for_turn(qualified=answer.qualified, handoff=answer.handoff),
+        qualified_at=qualified_at,
+    )
+
+
+def turn_fail(*, stored: StoredInbound, failure: TurnFailure) -> str:
+    """Record a failed turn, flag the lead; returns the fallback line to send (first failure only) or ''."""
+    inbound, lead = stored.message, stored.lead
+    attempts = lead_services.message_record_turn_failure(message_id=inbound.pk, error=failure.error)
+    lead_services.activity_record(
+        verb="agent.turn_failed",
+        lead=lead,
+        data={"message_id": inbound.pk, "error": failure.error[:500], "attempt": attempts},
+    )
+    lead_services.lead_flag_for_human(
+        lead=lead,
+        reason=f"The agent could not answer: {failure.error}"[:500],
+        pause_bot=False,
+        verb="agent.needs_human",
+    )
+    logger.warning("agent turn failed for message %s (attempt %s): %s", inbound.pk, attempts, failure.error)
+    return settings.AGENT_FALLBACK_TEXT if attempts == 1 else ""
+
+
+# --- 10. Deliver -----------------------------------------------------------------------------------------
+
+
+class DeliveryRetryable(Exception):
+    """sendContent failed in a way worth retrying (429, 5xx, network); the reply stays pending."""
+
+
+def turn_defer(*, message_id: int) -> None:
+    """Hand a turn to the `agent.complete_turn` task once the current transaction commits.
+
+    Without a broker it runs in a background thread (a turn in the request would blow ManyChat's 10 s
+    window); if the process dies first, the retry sweep (`agent.retry_incomplete_turns`) picks it up. A
+    broker outage is not raised: the webhook would send the fallback line too and answer the lead twice.
+    """
+    from agent.tasks import complete_turn
+
+    enqueue_on_commit(complete_turn, message_id, background=True, thread_name=f"agent-turn-{message_id}")
+
+
+def _holding_body(*, stored: StoredInbound) -> ManyChatBody:
+    text = settings.AGENT_HOLDING_TEXT
+    if not text:
+        return manychat.dynamic_block_empty()
+    lead_services.message_record_outbound(
+        conversation_id=stored.conversation.pk,
+        text=text,
+        delivery_status=DeliveryStatus.RETURNED,
+        model="holding",
+    )
+    return manychat.dynamic_block_build(channel=stored.lead.channel, text=text)
+
+
+def turn_replay(*, stored: StoredInbound) -> TurnOutcome:
+    """A repeated delivery: replay the reply we returned, or stay silent (in progress, or sent by API)."""
+    reply = stored.reply
+    if reply is not None and reply.delivery_status == DeliveryStatus.RETURNED:
+        body = manychat.dynamic_block_build(channel=stored.lead.channel, text=reply.text)
+        return TurnOutcome(state=TurnState.REPLAYED, body=body, reply=reply)
+    return TurnOutcome(state=TurnState.IN_PROGRESS, reply=reply)
+
+
+def reply_deliver(*, reply: Message, lead: Lead, actions: ManyChatActions | None = None) -> DeliveryStatus:
+    """Push a stored, pending reply through sendContent. Returns the reply's delivery status afterwards.
+
+    The attempt is claimed first, so two tasks racing on one reply (a retry and the sweep) send it once.
+    """
+    if not lead_services.message_claim_delivery(message_id=reply.pk, attempts=reply.attempts):
+        return DeliveryStatus.PENDING  # another worker holds this attempt
+    data = manychat.dynamic_block_build(channel=lead.channel, text=reply.text, actions=actions)
+    try:
+        manychat.manychat_send_content(subscriber_id=lead.manychat_subscriber_id, data=data)
+    except manychat.ManyChatWindowClosed as exc:
+        lead_services.message_set_delivery(
+            message_id=reply.pk, status=DeliveryStatus.UNDELIVERABLE, error=f"ManyChat {exc.code}: {exc}"
+        )
+        lead_services.lead_flag_for_human(
+            lead=lead,
+            reason="The 24-hour messaging window closed before the agent's reply could be sent.",
+            pause_bot=False,
+            verb="agent.needs_human",
+        )
+        return DeliveryStatus.UNDELIVERABLE
+    except manychat.ManyChatError as exc:
+        if exc.retryable:
+            lead_services.message_set_delivery(
+                message_id=reply.pk, status=DeliveryStatus.PENDING, error=str(exc)
+            )
+            raise DeliveryRetryable(str(exc)) from exc
+        lead_services.message_set_delivery(
+            message_id=reply.pk, status=DeliveryStatus.UNDELIVERABLE, error=str(exc)
+        )
+        return DeliveryStatus.UNDELIVERABLE
+    lead_services.message_set_delivery(message_id=reply.pk, status=DeliveryStatus.SENT)
+    return DeliveryStatus.SENT
+
+
+def _sent_state(status: DeliveryStatus) -> TurnState:
+    if status == DeliveryStatus.SENT:
+        return TurnState.DELIVERED
+    if status == DeliveryStatus.PENDING:
+        return TurnState.ALREADY_DONE  # another worker holds the attempt
+    return TurnState.UNDELIVERABLE
+
+
+def turn_deliver(*, applied: AppliedTurn, lead: Lead, channel: DeliveryChannel) -> TurnOutcome:
+    """The one step where the two places differ: the answer goes back in the body, or out by sendContent."""
+    if channel is DeliveryChannel.DYNAMIC_BLOCK:
+        if not applied.created:
+            # The retry sweep answered first (a very slow request); it delivers its own reply.
+            return TurnOutcome(state=TurnState.IN_PROGRESS, reply=applied.reply)
+        body = manychat.dynamic_block_build(
+            channel=lead.channel, text=applied.reply.text, actions=applied.actions
+        )
+        return TurnOutcome(state=TurnState.ANSWERED, body=body, reply=applied.reply)
+    if not applied.created and applied.reply.delivery_status != DeliveryStatus.PENDING:
+        return TurnOutcome(state=TurnState.ALREADY_DONE, reply=applied.reply)
+    status = reply_deliver(reply=applied.reply, lead=lead, actions=applied.actions)
+    return TurnOutcome(state=_sent_state(status), reply=applied.reply)
+
+
+def turn_deliver_fallback(*, stored: StoredInbound, text: str, channel: DeliveryChannel) -> TurnOutcome:
+    """A failed turn's fallback line (empty after the first failure), through the turn's channel."""
+    lead = stored.lead
+    if channel is DeliveryChannel.DYNAMIC_BLOCK:
+        if text:
+            lead_services.message_record_outbound(
+                conversation_id=stored.conversation.pk,
+                text=text,
+                delivery_status=DeliveryStatus.RETURNED,
+                model="fallback",
+            )
+        body = manychat.dynamic_block_build(channel=lead.channel, text=text)
+        return TurnOutcome(state=TurnState.FAILED, body=body)
+    if text:
+        outbound = lead_services.message_record_outbound(
+            conversation_id=stored.conversation.pk,
+            text=text,
+            delivery_status=DeliveryStatus.PENDING,
+            model="fallback",
+        )
+        try:
+            reply_deliver(reply=outbound, lead=lead)
+        except DeliveryRetryable:
+            # The fallback is a courtesy; the turn itself is retried by the sweep.
+            lead_services.message_set_delivery(message_id=outbound.pk, status=DeliveryStatus.UNDELIVERABLE)
+    return TurnOutcome(state=TurnState.FAILED)
+
+
+def webhook_fallback_body(*, channel: str) -> ManyChatBody:
+    """What the webhook answers when something broke after the message was stored."""
+    return manychat.dynamic_block_build(channel=channel, text=settings.AGENT_FALLBACK_TEXT)
+
+
+# --- 11. Credit --------------------------------------------------------------------------------------------
+
+
+def turn_credit(*, applied: AppliedTurn) -> None:
+    """Credit the version that wrote the reply (and the qualification it made), once the reply commits.
+
+    The prompts tasks are idempotent and the beat's reconcile credits whatever a lost task missed;
+    qualifications made by hand (dashboard, API) are pulled by that reconcile from leads' selectors.
+    """
+    if not applied.created or applied.version_id is None:
+        return
+    enqueue_on_commit(prompt_tasks.record_reply, applied.reply.pk)
+    if applied.qualified_at is not None:
+        enqueue_on_commit(
+            prompt_tasks.record_qualification, applied.lead_id, applied.qualified_at.isoformat()
+        )
+
+
+# --- The two places a turn runs ----------------------------------------------------------------------------
+
+
+def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome:
+    """The webhook's turn: answer within the deadline in the body, or defer to the task."""
+    channel = DeliveryChannel.DYNAMIC_BLOCK
+    gate = turn_gate(stored=stored, channel=channel)
+    if gate is TurnGate.REPLAY:
+        return turn_replay(stored=stored)
+    if gate is TurnGate.SKIP_PAUSED:
+        turn_skip_paused(inbound=stored.message, lead=stored.lead)
+        return TurnOutcome(state=TurnState.SKIPPED)
+    if gate is TurnGate.DEFER:
+        body = _holding_body(stored=stored)  # written before the task may start on the same rows
+        turn_defer(message_id=stored.message.pk)
+        return TurnOutcome(state=TurnState.DEFERRED, body=body)
+
+    deadline = started + settings.AGENT_REPLY_DEADLINE_SECONDS
+    decision = turn_decide(
+        lead=stored.lead, history=stored.history, text=stored.message.text, deadline=deadline
+    )
+    if isinstance(decision, TurnFailure):
+        if decision.kind is LlmErrorKind.TIMEOUT:
+            body = _holding_body(stored=stored)
+            turn_defer(message_id=stored.message.pk)
+            return TurnOutcome(state=TurnState.DEFERRED, body=body)
+        fallback = turn_fail(stored=stored, failure=decision)
+        return turn_deliver_fallback(stored=stored, text=fallback, channel=channel)
+
+    applied = turn_apply(inbound=stored.message, lead=stored.lead, decision=decision, channel=channel)
+    outcome = turn_deliver(applied=applied, lead=stored.lead, channel=channel)
+    turn_credit(applied=applied)
+    return outcome
+
+
+def turn_complete(*, message_id: int) -> TurnState:
+    """The task's turn: finish it outside the webhook and deliver through sendContent. Safe to repeat.
+
+    Raises DeliveryRetryable when sendContent should be tried again later.
+    """
+    channel = DeliveryChannel.SEND_CONTENT
+    stored = turn_load(message_id=message_id)
+    if stored is None:
+        return TurnState.MISSING
+    gate = turn_gate(stored=stored, channel=channel)
+    if gate is TurnGate.REDELIVER and stored.reply is not None:
+        return _sent_state(reply_deliver(reply=stored.reply, lead=stored.lead))
+    if gate is TurnGate.ALREADY_DONE:
+        return TurnState.ALREADY_DONE
+    if gate is TurnGate.GAVE_UP:
+        return TurnState.GAVE_UP
+    if gate is TurnGate.SKIP_PAUSED:
+        turn_skip_paused(inbound=stored.message, lead=stored.lead)
+        return TurnState.SKIPPED
+
+    decision = turn_decide(lead=stored.lead, history=stored.history, text=stored.message.text, deadline=None)
+    if isinstance(decision, TurnFailure):
+        fallback = turn_fail(stored=stored, failure=decision)
+        return turn_deliver_fallback(stored=stored, text=fallback, channel=channel).state
+
+    applied = turn_apply(inbound=stored.message, lead=stored.lead, decision=decision, channel=channel)
+    try:
+        outcome = turn_deliver(applied=applied, lead=stored.lead, channel=channel)
+    finally:
+        turn_credit(applied=applied)  # the reply is stored whether or not ManyChat took it yet
+    return outcome.state
