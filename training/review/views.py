@@ -236,11 +236,14 @@ class ExampleDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
         example = selectors.example_detail(example_id=example_id)
         if example is None:
             raise Http404
+        history = selectors.example_history(example_id=example.pk)
+        for activity in history:
+            activity.label = activity.verb.removeprefix("training.").replace("_", " ").capitalize()
         context: dict[str, Any] = {
             "example": example,
             "source": selectors.example_source(example),
             "similar": selectors.example_similar_approved(example=example, exclude_id=example.pk),
-            "history": selectors.example_history(example_id=example.pk),
+            "history": history,
             "uses": selectors.example_recent_uses(example_id=example.pk),
             "can_review": request.user.has_perm(roles.PERM_REVIEW_EXAMPLE),
             "reviewer_edit": (example.metadata or {}).get("reviewer_edit"),
