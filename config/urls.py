@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from agent import urls as agent_urls
+from agent.catalog import urls as catalog_urls
 from agent.inbox import urls as inbox_urls
 from agent.rehearsal import urls as rehearsal_urls
 from agent.suggestions import urls as suggestion_urls
@@ -21,11 +22,13 @@ api_patterns = leads_urls.api_patterns + prompts_urls.api_patterns + training_ur
 api_patterns += inbox_urls.api_patterns
 api_patterns += rehearsal_urls.api_patterns
 api_patterns += agent_urls.api_patterns
+api_patterns += catalog_urls.api_patterns
 page_patterns = leads_urls.page_patterns + prompts_urls.page_patterns + training_urls.page_patterns
 page_patterns += inbox_urls.page_patterns
 page_patterns += rehearsal_urls.page_patterns
 page_patterns += suggestion_urls.page_patterns
 page_patterns += agent_urls.page_patterns
+page_patterns += catalog_urls.page_patterns
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
