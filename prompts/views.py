@@ -122,7 +122,7 @@ class PromptEditorView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView
             experiment=experiment,
             report=report,
             alerts=release_selectors.alerts_open(),
-            retirements=release_selectors.retirement_notices(),
+            retirements=release_selectors.retirement_notices(active=active, experiment=experiment),
             previous=previous,
             proposals=list(release_selectors.proposal_list()[:10]),
             efforts=release_services.REASONING_EFFORTS,

@@ -419,10 +419,17 @@ def alerts_open() -> list[RegressionAlert]:
 # --- Models in use, shutdowns ----------
 
 
-def models_in_use() -> dict[str, list[int]]:
-    """Model name -> version numbers, for the active version and the versions of a running experiment."""
-    versions = list(PromptVersion.objects.filter(is_active=True).only("pk", "version", "model_name"))
-    experiment = experiment_running()
+_UNSET: Any = object()
+
+
+def models_in_use(*, active: Any = _UNSET, experiment: Any = _UNSET) -> dict[str, list[int]]:
+    """Model name -> version numbers, for the active version and the versions of a running experiment.
+    Pages that already loaded the active version and the experiment pass them in."""
+    if active is _UNSET:
+        active = PromptVersion.objects.filter(is_active=True).only("pk", "version", "model_name").first()
+    if experiment is _UNSET:
+        experiment = experiment_running()
+    versions = [active] if active is not None else []
     if experiment is not None:
         versions += [experiment.control, experiment.treatment]
     used: dict[str, list[int]] = {}
@@ -439,9 +446,11 @@ class RetirementNotice:
     versions: list[int]
 
 
-def retirement_notices(*, today: Any = None) -> list[RetirementNotice]:
+def retirement_notices(
+    *, today: Any = None, active: Any = _UNSET, experiment: Any = _UNSET
+) -> list[RetirementNotice]:
     today = today or timezone.localdate()
-    used = models_in_use()
+    used = models_in_use(active=active, experiment=experiment)
     if not used:
         return []
     horizon = today + timedelta(days=settings.RELEASE_RETIREMENT_NOTICE_DAYS)

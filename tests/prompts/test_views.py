@@ -48,7 +48,8 @@ def test_page_shows_each_role_only_what_it_may_do(signed_in, versions, role, dra
     html = response.content.decode()
     assert ('data-testid="save-draft"' in html) is draft
     assert ('data-testid="deploy"' in html) is deploy
-    assert ('data-testid="activate-2"' in html) is activate
+    # Releases (issue #16): managers roll back in an emergency; a newer version goes live through a proposal.
+    assert ('data-testid="emergency-rollback"' in html) is activate
     assert "Active: v1" in html
     assert "at least one of its replies is in it" in html  # the attribution rule
     assert "the version whose reply came just before the lead qualified" in html
@@ -58,7 +59,7 @@ def test_page_content(signed_in, versions, reply):
     v1, v2, v3 = versions
     reply(version=v1, conversation=ConversationFactory(), latency_ms=640)
     html = signed_in("manager").get(PAGE).content.decode()
-    assert 'data-testid="activate-3"' in html and "Roll back" not in html  # v2, v3 are newer than v1
+    assert 'data-testid="open-3"' in html and 'data-testid="propose-3"' in html  # releases go through review
     assert 'id="prompt-chart-data"' in html and "vendor/chart.umd.min.js" in html and "js/prompts.js" in html
     assert "640 ms" in html
     # The diff view defaults to the newest other version against the active one.
@@ -105,8 +106,10 @@ def test_page_query_count_does_not_grow_with_versions(signed_in, django_assert_n
     client = signed_in("manager")
     # session, user, its permissions (groups + own), unread notifications, its groups (role); the active
     # version (row with figures, 2 medians), history count, page of versions, 2 medians, the newest other
-    # version with its text for the diff, and the evaluation card's latest run (agent.templatetags).
-    with django_assert_num_queries(15):
+    # version with its text for the diff, and the evaluation card's latest run (agent.templatetags);
+    # releases (#16): costs, pending and recent proposals, the running experiment, open alerts, shutdown
+    # dates, the previous version (activity + row) for the rollback dialog; the rehearsal card (2).
+    with django_assert_num_queries(25):
         response = client.get(PAGE)
     assert response.status_code == 200
     assert len(response.context["history"]) == min(count, 20)
@@ -119,15 +122,18 @@ class TestForms:
         )
         assert response.status_code == 302
         draft = PromptVersion.objects.get(version=4)
-        assert response["Location"] == f"{PAGE}?diff={draft.pk}#diff"
+        assert response["Location"] == reverse("dashboard:prompt_version", args=[draft.pk])
         assert (draft.content, draft.is_active) == ("Better\n", False)
         assert [str(m) for m in get_messages(response.wsgi_request)] == [
-            "Saved draft v4. It is not live until someone activates it."
+            "Saved draft v4. It is not live until a release is approved."
         ]
 
     def test_empty_draft_is_refused_with_a_message(self, signed_in, versions):
-        response = signed_in("operator").post(reverse("dashboard:prompt_save_draft"), {"content": "  "})
-        assert response.status_code == 302 and response["Location"] == PAGE
+        response = signed_in("operator").post(
+            reverse("dashboard:prompt_save_draft"), {"content": "  ", "change_note": "kept"}
+        )
+        # Issue #16: a failed save shows the page again with the edits kept.
+        assert response.status_code == 400 and 'value="kept"' in response.content.decode()
         assert "The prompt cannot be empty." in str(list(get_messages(response.wsgi_request))[0])
         assert PromptVersion.objects.count() == 3
 
