@@ -11,8 +11,11 @@ from typing import Any
 
 from django.conf import settings
 
+from agent.catalog.services import examples_grounded_in
 from agent.contract import MAX_REPLY_CHARS, OUTPUT_INSTRUCTIONS
 from leads.models import Lead, Message, MessageRole
+from prompts.catalog.models import CatalogVersion
+from prompts.catalog.selectors import catalog_block
 from training.selectors import training_examples_for_prompt
 
 MAX_HISTORY_CHARS_PER_MESSAGE = 2000
@@ -65,12 +68,25 @@ def model_input_build(
     text: str,
     custom_fields: dict[str, Any] | None = None,
     exclude_example_ids: tuple[int, ...] = (),
+    examples_out: list[dict[str, Any]] | None = None,
+    catalog_version: CatalogVersion | None = None,
 ) -> list[ChatMessage]:
-    """System prompt (the version's text, the output contract, examples, lead facts) and the transcript."""
+    """System prompt (the version's text, the output contract, the catalog, examples, lead facts) and the
+    transcript.
+
+    `examples_out`, when given, receives the examples shown (ids and scores), for the turn to record. With a
+    `catalog_version`, its entries relevant to the message are the only facts the agent may state, and
+    examples quoting a fact that catalog lacks (an old price) are left out."""
     examples = training_examples_for_prompt(
         lead_message=text, limit=settings.AGENT_MAX_TRAINING_EXAMPLES, exclude_ids=exclude_example_ids
     )
+    if catalog_version is not None:
+        examples = examples_grounded_in(examples=examples, catalog_version=catalog_version)
+    if examples_out is not None:
+        examples_out.extend(examples)
     sections = [prompt.strip(), OUTPUT_INSTRUCTIONS]
+    if catalog_version is not None:
+        sections.append(catalog_block(catalog_version=catalog_version, text=text))
     if examples:
         sections.append(
             "Approved examples from our team (most relevant first). Follow the good ones, avoid the bad "

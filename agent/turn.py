@@ -25,7 +25,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -35,6 +35,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agent import contract, guard, llm, manychat
+from agent.catalog.services import reply_ground
 from agent.llm import LlmError, LlmErrorKind, LlmResult
 from agent.model_input import ChatMessage, model_input_build
 from agent.payloads import InboundMessage
@@ -44,8 +45,11 @@ from leads import selectors as lead_selectors
 from leads import services as lead_services
 from leads.models import Conversation, DeliveryStatus, Lead, LeadStatus, Message, MessageRole
 from prompts import tasks as prompt_tasks
+from prompts.catalog.selectors import catalog_version_for
 from prompts.models import PromptVersion
-from prompts.selectors import active_prompt_version
+from prompts.releases import selectors as release_selectors
+from prompts.releases import services as release_services
+from training.retrieval.services import example_uses_record
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +114,8 @@ class TurnDecision:
 
     version: PromptVersion
     result: LlmResult
+    examples: tuple[dict[str, Any], ...] = ()  # the approved examples the model saw (training.retrieval)
+    note: str = ""  # what a check refused in the model's answer, kept on the stored reply (e.g. grounding)
 
     @property
     def reply(self) -> contract.ModelReply:
@@ -281,31 +287,75 @@ def turn_skip_paused(*, inbound: Message, lead: Lead) -> None:
 
 
 def turn_prompt_version(*, lead: Lead) -> PromptVersion | None:
-    """The prompt version that answers this lead: today the active one, for every lead.
+    """The prompt version that answers this lead: the active one, or, while an experiment runs
+    (prompts.releases), the arm a hash of the lead and the experiment puts it in: the same version for the
+    whole thread, on every worker and after a restart (its one write is the lead's assignment fact row).
 
-    The one place that decides it (a sticky per-lead A/B assignment replaces this body). None when no
-    version is active: the agent never guesses.
+    None when no version is active: the agent never guesses.
     """
-    return active_prompt_version()
+    return release_services.release_version_for_lead(lead_id=lead.pk, lead_key=lead.manychat_subscriber_id)
 
 
 # --- 5. Build the model input, 6. call the model, 7. guard, 8. decide -------------------------------------
 
 
 def turn_model_input(
-    *, version: PromptVersion, lead: Lead, history: Sequence[Message], text: str
+    *,
+    version: PromptVersion,
+    lead: Lead,
+    history: Sequence[Message],
+    text: str,
+    examples_out: list[dict[str, Any]] | None = None,
 ) -> list[ChatMessage]:
-    return model_input_build(prompt=version.content, lead=lead, history=history, text=text)
+    return model_input_build(
+        prompt=version.content,
+        lead=lead,
+        history=history,
+        text=text,
+        examples_out=examples_out,
+        catalog_version=catalog_version_for(prompt_version=version),
+    )
 
 
-def turn_call(*, messages: list[ChatMessage], deadline: float | None) -> LlmResult:
-    """One model call within the deadline (a time.monotonic() instant); raises LlmError."""
-    return llm.llm_complete(messages=messages, deadline=deadline)
+def turn_call(
+    *, messages: list[ChatMessage], deadline: float | None, version: PromptVersion | None = None
+) -> LlmResult:
+    """One model call within the deadline (a time.monotonic() instant) with the version's model settings;
+    raises LlmError. A parameter the model rejected is flagged on the version, so later calls skip it."""
+    if version is None:
+        return llm.llm_complete(messages=messages, deadline=deadline)
+    model = release_selectors.version_model_settings(version=version)
+    result = llm.llm_complete(messages=messages, deadline=deadline, model=model.model, params=model.params())
+    if result.dropped_params:
+        release_services.version_flag_unsupported_params(
+            version_id=version.pk, params=list(result.dropped_params)
+        )
+    return result
 
 
 def turn_guard(*, result: LlmResult, version: PromptVersion) -> LlmResult:
     """The output filter: a reply that leaks is refused. Other checks on the answer go beside it."""
     return guard.result_guard(result=result, prompt=version.content)
+
+
+def turn_ground(
+    *, result: LlmResult, version: PromptVersion, history: Sequence[Message], text: str
+) -> tuple[LlmResult, str]:
+    """Every price, amount, date, link and phone in the reply must be in the version's catalog (or be the
+    lead's own words repeated back). Otherwise the lead gets the safe line and a person, and the returned
+    note names what was refused; ("", "") means nothing to refuse."""
+    lead_words = [m.text for m in history if m.role == MessageRole.LEAD][-10:] + [text]
+    grounding = reply_ground(reply=result.decision.reply, prompt_version=version, context_texts=lead_words)
+    if grounding.ok:
+        return result, ""
+    note = f"Not sent as written: facts not in the catalog: {grounding.describe()}"[:500]
+    logger.warning("agent: refused a reply with %s ungrounded fact(s)", len(grounding.ungrounded))
+    refused = contract.ModelReply(
+        reply=settings.AGENT_GROUNDING_SAFE_TEXT,
+        handoff=True,
+        handoff_reason=f"The agent's reply stated facts not in the catalog: {grounding.describe()}",
+    )
+    return replace(result, decision=refused), note
 
 
 def turn_decide(
@@ -319,12 +369,16 @@ def turn_decide(
     version = turn_prompt_version(lead=lead)
     if version is None:
         return TurnFailure(kind=LlmErrorKind.NO_PROMPT, error="no prompt version is active")
-    messages = turn_model_input(version=version, lead=lead, history=history, text=text)
+    shown: list[dict[str, Any]] = []
+    messages = turn_model_input(version=version, lead=lead, history=history, text=text, examples_out=shown)
     try:
-        result = turn_call(messages=messages, deadline=deadline)
+        result = turn_call(messages=messages, deadline=deadline, version=version)
     except LlmError as exc:
         return TurnFailure(kind=exc.kind, error=str(exc))
-    return TurnDecision(version=version, result=turn_guard(result=result, version=version))
+    result, grounding_note = turn_ground(
+        result=turn_guard(result=result, version=version), version=version, history=history, text=text
+    )
+    return TurnDecision(version=version, result=result, examples=tuple(shown), note=grounding_note)
 
 
 # --- 9. Apply --------------------------------------------------------------------------------------------
@@ -353,9 +407,11 @@ def turn_apply(
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             latency_ms=result.latency_ms,
+            error=decision.note,
         )
         if not created:
             return AppliedTurn(reply=reply, created=False, version_id=None, lead_id=lead.pk, actions=[])
+        example_uses_record(message_id=reply.pk, examples=decision.examples)
         if answer.lead_fields:
             lead_services.lead_merge_qualification_data(lead=lead, fields=dict(answer.lead_fields))
         if _qualifies(decision=answer, lead=lead):

@@ -247,6 +247,11 @@ AGENT_HOLDING_TEXT = env_str("AGENT_HOLDING_TEXT", "")
 AGENT_FALLBACK_TEXT = env_str(
     "AGENT_FALLBACK_TEXT", "Thanks for your message! A member of our team will get back to you shortly."
 )
+# Sent instead of a reply that states a price, date, link or phone the catalog in force does not hold.
+AGENT_GROUNDING_SAFE_TEXT = env_str(
+    "AGENT_GROUNDING_SAFE_TEXT",
+    "Let me check that with our team so I give you the exact details. Someone will reply here shortly.",
+)
 AGENT_MAX_HISTORY_MESSAGES = env_int("AGENT_MAX_HISTORY_MESSAGES", 20)
 AGENT_MAX_TRAINING_EXAMPLES = env_int("AGENT_MAX_TRAINING_EXAMPLES", 12)
 AGENT_DEDUPE_WINDOW_SECONDS = env_int("AGENT_DEDUPE_WINDOW_SECONDS", 120)

@@ -210,8 +210,11 @@ def message_record_agent_reply(
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
     latency_ms: int | None = None,
+    error: str = "",
 ) -> tuple[Any, bool]:
     """Store the agent's one reply to an inbound message and mark the turn answered.
+
+    `error` notes what a check refused in the model's answer (the stored text is then what was sent).
 
     A partial unique index allows one agent reply per inbound message, so a retried or concurrent turn
     gets (existing reply, False) instead of answering twice.
@@ -233,6 +236,7 @@ def message_record_agent_reply(
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
                 latency_ms=latency_ms,
+                error=error[:2000],
             )
             Message.objects.filter(pk=inbound.pk).update(
                 delivery_status=DeliveryStatus.ANSWERED, attempts=models.F("attempts") + 1, error=""

@@ -122,6 +122,10 @@ def examples_grounded(*, examples: Sequence[T], prompt_version: PromptVersion | 
     catalog_version = catalog_version_for(prompt_version=prompt_version)
     if catalog_version is None:
         return list(examples)
+    return examples_grounded_in(examples=examples, catalog_version=catalog_version)
+
+
+def examples_grounded_in(*, examples: Sequence[T], catalog_version: CatalogVersion) -> list[T]:
     facts = catalog_facts_for(catalog_version=catalog_version)
     kept = []
     for example in examples:
