@@ -23,6 +23,7 @@ catalog grounding), and metrics around `turn_decide` / `turn_deliver`.
 
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,7 @@ from agent.catalog.services import reply_ground
 from agent.llm import LlmError, LlmErrorKind, LlmResult
 from agent.model_input import ChatMessage, model_input_build
 from agent.payloads import InboundMessage
+from config import metrics
 from config.enqueue import enqueue_on_commit
 from leads import roles
 from leads import selectors as lead_selectors
@@ -325,7 +327,15 @@ def turn_call(
     if version is None:
         return llm.llm_complete(messages=messages, deadline=deadline)
     model = release_selectors.version_model_settings(version=version)
-    result = llm.llm_complete(messages=messages, deadline=deadline, model=model.model, params=model.params())
+    started = time.monotonic()
+    try:
+        result = llm.llm_complete(
+            messages=messages, deadline=deadline, model=model.model, params=model.params()
+        )
+    except LlmError as exc:
+        metrics.record_model_call(model=model.model, seconds=time.monotonic() - started, error_kind=exc.kind)
+        raise
+    metrics.record_model_call(model=result.model or model.model, seconds=time.monotonic() - started)
     if result.dropped_params:
         release_services.version_flag_unsupported_params(
             version_id=version.pk, params=list(result.dropped_params)
@@ -359,14 +369,19 @@ def turn_ground(
 
 
 def turn_decide(
-    *, lead: Lead, history: Sequence[Message], text: str, deadline: float | None
+    *,
+    lead: Lead,
+    history: Sequence[Message],
+    text: str,
+    deadline: float | None,
+    version: PromptVersion | None = None,
 ) -> TurnDecision | TurnFailure:
     """Steps 4 to 8, with no write: the version, its model input, the call and the guard.
 
     Anything that needs the agent's answer to a transcript without storing it (the evaluation, a
-    rehearsal) calls this.
+    rehearsal) calls this; a rehearsal passes the `version` under test instead of the lead's own.
     """
-    version = turn_prompt_version(lead=lead)
+    version = version or turn_prompt_version(lead=lead)
     if version is None:
         return TurnFailure(kind=LlmErrorKind.NO_PROMPT, error="no prompt version is active")
     shown: list[dict[str, Any]] = []
@@ -412,6 +427,12 @@ def turn_apply(
         if not created:
             return AppliedTurn(reply=reply, created=False, version_id=None, lead_id=lead.pk, actions=[])
         example_uses_record(message_id=reply.pk, examples=decision.examples)
+        metrics.record_tokens(
+            model=result.model,
+            prompt_version=decision.version.version,
+            prompt_tokens=result.prompt_tokens or 0,
+            completion_tokens=result.completion_tokens or 0,
+        )
         if answer.lead_fields:
             lead_services.lead_merge_qualification_data(lead=lead, fields=dict(answer.lead_fields))
         if _qualifies(decision=answer, lead=lead):
@@ -424,6 +445,7 @@ def turn_apply(
             lead_services.lead_flag_for_human(
                 lead=lead, reason=answer.handoff_reason or "The agent asked for a person.", pause_bot=True
             )
+            metrics.record_handoff(reason="refused_fact" if decision.note else "agent")
     return AppliedTurn(
         reply=reply,
         created=True,
@@ -546,10 +568,12 @@ def turn_deliver(*, applied: AppliedTurn, lead: Lead, channel: DeliveryChannel) 
         body = manychat.dynamic_block_build(
             channel=lead.channel, text=applied.reply.text, actions=applied.actions
         )
+        metrics.record_delivery(status=DeliveryStatus.RETURNED)
         return TurnOutcome(state=TurnState.ANSWERED, body=body, reply=applied.reply)
     if not applied.created and applied.reply.delivery_status != DeliveryStatus.PENDING:
         return TurnOutcome(state=TurnState.ALREADY_DONE, reply=applied.reply)
     status = reply_deliver(reply=applied.reply, lead=lead, actions=applied.actions)
+    metrics.record_delivery(status=status)
     return TurnOutcome(state=_sent_state(status), reply=applied.reply)
 
 

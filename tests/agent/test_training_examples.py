@@ -24,8 +24,8 @@ def test_most_relevant_first_then_most_recent(django_assert_num_queries):
     approved("Is parking free?", minutes_ago=2)
     TrainingExampleFactory(status="pending", user_message="pool pool pool swimming")
     TrainingExampleFactory(status="rejected", approved_at=timezone.now(), user_message="swimming pool price")
-    # Rank, then read the ranked and most recent rows (training.retrieval, issue #18).
-    with django_assert_num_queries(2):
+    # Ranking and rows in one statement (training.retrieval, issue #18).
+    with django_assert_num_queries(1):
         chosen = training_examples_for_prompt(lead_message="Is the swimming pool heated?", limit=10)
     assert [c["user_message"] for c in chosen] == [
         "Do you have a swimming pool?",

@@ -314,6 +314,95 @@ def examples_rank(*, text: str, limit: int, exclude_ids: Collection[int] = ()) -
 _FIELDS = ("id", "example_type", "user_message", "ai_response", "expected_response", "feedback")
 
 
+def _rows_for_ranked(
+    *, ranked: list[Ranked], limit: int, exclude_ids: Collection[int]
+) -> list[tuple[Ranked, dict[str, Any]]]:
+    """The ranked rows, and the most recent ones to fill the slots left, in one read of the live rows."""
+    ranked_ids = [r.example_id for r in ranked]
+    recent = live_examples().exclude(pk__in=[*exclude_ids, *ranked_ids]).order_by(f"-{DECIDED_AT}", "-id")
+    rows = (
+        live_examples()
+        .filter(Q(pk__in=ranked_ids) | Q(pk__in=recent.values("pk")[:limit]))
+        .order_by(f"-{DECIDED_AT}", "-id")
+        .values(*_FIELDS)
+    )
+    by_id = {row["id"]: row for row in rows}
+    order = [(r, by_id.pop(r.example_id)) for r in ranked if r.example_id in by_id]
+    order.extend((Ranked(row["id"], 0.0, RetrievalMethod.RECENT), row) for row in by_id.values())
+    return order
+
+
+_FULL_TEXT_ROWS_SQL = (
+    "WITH q AS (SELECT CASE WHEN numnode(to_tsquery(%(config)s::regconfig, %(query)s)) > 0 "
+    "THEN to_tsquery(%(config)s::regconfig, %(query)s) ELSE to_tsquery('simple', %(query)s) END AS query), "
+    "ranked AS (SELECT e.id, ts_rank_cd(e.search_vector, q.query) AS score FROM training_examples e, q "
+    "WHERE e.status = 'approved' AND e.retired_at IS NULL AND e.search_vector @@ q.query "
+    "AND NOT (e.id = ANY(%(exclude)s)) ORDER BY score DESC, e.approved_at DESC, e.id DESC LIMIT %(ranked)s), "
+    "recent AS (SELECT e.id FROM training_examples e WHERE e.status = 'approved' AND e.retired_at IS NULL "
+    "AND NOT (e.id = ANY(%(exclude)s)) ORDER BY e.approved_at DESC, e.id DESC LIMIT %(limit)s) "
+    "SELECT e.id, e.example_type, e.user_message, e.ai_response, e.expected_response, e.feedback, r.score "
+    "FROM training_examples e LEFT JOIN ranked r ON r.id = e.id "
+    "WHERE e.id IN (SELECT id FROM ranked UNION ALL SELECT id FROM recent) "
+    "ORDER BY r.score DESC NULLS LAST, e.approved_at DESC, e.id DESC"
+)
+
+
+def _rows_full_text(
+    *, text: str, limit: int, exclude_ids: Collection[int]
+) -> list[tuple[Ranked, dict[str, Any]]]:
+    """PostgreSQL: the full-text ranking and the most recent rows, with their fields, in one statement."""
+    terms = words(text)
+    params = {
+        "config": SEARCH_CONFIG,
+        "query": " | ".join(terms) if terms else "",
+        "exclude": list(exclude_ids),
+        "ranked": limit * 2 if terms else 0,
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_FULL_TEXT_ROWS_SQL, params)
+        rows = cursor.fetchall()
+    order = []
+    for row in rows:
+        item = dict(zip(_FIELDS, row[:6], strict=True))
+        score = row[6]
+        method = RetrievalMethod.FULL_TEXT if score is not None else RetrievalMethod.RECENT
+        order.append((Ranked(row[0], round(float(score or 0.0), 4), method), item))
+    return order
+
+
+def _rows_word_stems(
+    *, text: str, limit: int, exclude_ids: Collection[int]
+) -> list[tuple[Ranked, dict[str, Any]]]:
+    """SQLite: the most recently approved (bounded scan), ranked by shared word stems, in one query."""
+    query = stems(text)
+    rows = list(
+        live_examples()
+        .exclude(pk__in=list(exclude_ids))
+        .order_by(f"-{DECIDED_AT}", "-id")
+        .values(*_FIELDS)[: settings.TRAINING_RETRIEVAL_SCAN_LIMIT]
+    )
+    scored = []
+    if query:
+        for position, row in enumerate(rows):
+            overlap = len(query & stems(row["user_message"]))
+            if overlap:
+                scored.append((-overlap, position))
+    scored.sort()
+    ranked_positions = [position for _, position in scored[: limit * 2]]
+    order = [
+        (Ranked(rows[p]["id"], round(-o / len(query), 4), RetrievalMethod.WORDS), rows[p])
+        for o, p in scored[: limit * 2]
+    ]
+    taken = set(ranked_positions)
+    order.extend(
+        (Ranked(row["id"], 0.0, RetrievalMethod.RECENT), row)
+        for position, row in enumerate(rows[: limit + len(taken)])
+        if position not in taken
+    )
+    return order
+
+
 def training_examples_select(
     *,
     lead_message: str,
@@ -325,23 +414,24 @@ def training_examples_select(
     """The items the agent's prompt shows, best first, bounded in count, per-field size and total size.
 
     Each item: {"id", "type", "user_message", "ai_response", "expected_response", "feedback", "score",
-    "method"}. Two queries (rank, then read), plus one embeddings call when configured.
+    "method"}. One query for full text or word stems (ranking and rows together); with embeddings, the
+    vector cache's check, the read, and one embeddings call.
     """
     if limit <= 0:
         return []
-    ranked = examples_rank(text=lead_message, limit=limit, exclude_ids=exclude_ids)
-    ranked_ids = [r.example_id for r in ranked]
-    # The ranked rows and the most recent ones (to fill the slots left) in one read of the live rows.
-    recent = live_examples().exclude(pk__in=[*exclude_ids, *ranked_ids]).order_by(f"-{DECIDED_AT}", "-id")
-    rows = list(
-        live_examples()
-        .filter(Q(pk__in=ranked_ids) | Q(pk__in=recent.values("pk")[:limit]))
-        .order_by(f"-{DECIDED_AT}", "-id")
-        .values(*_FIELDS)
-    )
-    by_id = {row["id"]: row for row in rows}
-    order = [(r, by_id.pop(r.example_id)) for r in ranked if r.example_id in by_id]
-    order.extend((Ranked(row["id"], 0.0, RetrievalMethod.RECENT), row) for row in by_id.values())
+    order: list[tuple[Ranked, dict[str, Any]]] = []
+    if embeddings.embeddings_enabled():
+        try:
+            ranked = rank_embeddings(text=lead_message, limit=limit, exclude_ids=exclude_ids)
+        except embeddings.EmbeddingError:
+            ranked = []
+        if ranked:
+            order = _rows_for_ranked(ranked=ranked, limit=limit, exclude_ids=exclude_ids)
+    if not order:
+        if _is_postgres():
+            order = _rows_full_text(text=lead_message, limit=limit, exclude_ids=exclude_ids)
+        else:
+            order = _rows_word_stems(text=lead_message, limit=limit, exclude_ids=exclude_ids)
     chosen: list[dict[str, Any]] = []
     used = 0
     for rank, row in order:

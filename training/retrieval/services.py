@@ -4,7 +4,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from training.models import ExampleStatus, TrainingExample
 from training.retrieval import embeddings
@@ -19,7 +19,7 @@ def example_uses_record(*, message_id: int, examples: Iterable[dict[str, Any]]) 
     """Store which examples the model saw when it wrote reply `message_id`, with rank, score and method.
 
     `examples` are the items training_examples_for_prompt returned. Safe to call twice (a retried turn):
-    the unique (message, example) pair makes the second write a no-op. Returns the rows written.
+    the unique (message, example) pair makes the second write a no-op. Returns the rows offered.
     """
     rows = []
     for rank, item in enumerate(list(examples)[:MAX_USES_PER_REPLY], start=1):
@@ -38,16 +38,10 @@ def example_uses_record(*, message_id: int, examples: Iterable[dict[str, Any]]) 
                 method=method,
             )
         )
-    known = set(ExampleUse.objects.filter(message_id=message_id).values_list("example_id", flat=True))
-    rows = [row for row in rows if row.example_id not in known]
     if not rows:
         return 0
-    try:
-        with transaction.atomic():
-            ExampleUse.objects.bulk_create(rows, ignore_conflicts=True)
-    except IntegrityError:  # the reply or an example was deleted meanwhile: nothing to record
-        logger.warning("example uses for message %s not recorded", message_id)
-        return 0
+    # One INSERT; the unique pair turns a second recording for the same reply into a no-op.
+    ExampleUse.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
 
