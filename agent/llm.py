@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import openai
 from django.conf import settings
@@ -61,6 +62,8 @@ class LlmResult:
     completion_tokens: int | None = None
     latency_ms: int = 0
     attempts: int = 1
+    # Parameters the model rejected as unsupported on this call: dropped, and the call retried once.
+    dropped_params: tuple[str, ...] = ()
 
 
 # --- Output parsing ------------------------------------------------------------------------------------
@@ -134,7 +137,13 @@ def _client() -> openai.OpenAI:
         return client
 
 
-def llm_complete(*, messages: list[dict[str, str]], deadline: float | None = None) -> LlmResult:
+def llm_complete(
+    *,
+    messages: list[dict[str, str]],
+    deadline: float | None = None,
+    model: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> LlmResult:
     """One model turn. `deadline` is a time.monotonic() instant nothing may run past.
 
     Each attempt's timeout is the smaller of OPENAI_TIMEOUT_SECONDS and the time left; up to
@@ -146,7 +155,17 @@ def llm_complete(*, messages: list[dict[str, str]], deadline: float | None = Non
         return LlmResult(
             decision=decision, model=OFFLINE_MODEL, latency_ms=int((time.monotonic() - started) * 1000)
         )
-    content, completion, attempt = _chat_completion(messages=messages, deadline=deadline, temperature=0.4)
+    dropped: list[str] = []
+    # A prompt version names its model and optional parameters (prompts.releases); without them, the
+    # configured model at temperature 0.4 as before.
+    content, completion, attempt = _chat_completion(
+        messages=messages,
+        deadline=deadline,
+        temperature=None if params is not None else 0.4,
+        model=model,
+        params=params,
+        dropped=dropped,
+    )
     decision = llm_output_parse(content=content)
     usage = getattr(completion, "usage", None)
     return LlmResult(
@@ -156,16 +175,49 @@ def llm_complete(*, messages: list[dict[str, str]], deadline: float | None = Non
         completion_tokens=getattr(usage, "completion_tokens", None),
         latency_ms=int((time.monotonic() - started) * 1000),
         attempts=attempt,
+        dropped_params=tuple(dropped),
     )
 
 
+_UNSUPPORTED = re.compile(r"[Uu]nsupported (?:parameter|value)[^']*'([\w.]+)'")
+
+
+def _unsupported_param(exc: openai.BadRequestError, body: dict[str, Any]) -> str | None:
+    """The optional parameter a 400 says the model does not support, if it is one we sent."""
+    named = getattr(exc, "param", None)
+    if not (isinstance(named, str) and named in body):
+        found = _UNSUPPORTED.search(str(getattr(exc, "message", "")) or str(exc))
+        named = found.group(1) if found else None
+    return named if named in body and named not in ("model", "messages") else None
+
+
 def _chat_completion(
-    *, messages: list[dict[str, str]], deadline: float | None, temperature: float
+    *,
+    messages: list[dict[str, str]],
+    deadline: float | None,
+    temperature: float | None = None,
+    model: str | None = None,
+    params: dict[str, Any] | None = None,
+    dropped: list[str] | None = None,
 ) -> tuple[str | None, ChatCompletion, int]:
-    """(content, completion, attempt) of one JSON-mode chat completion, with llm_complete's retry rules."""
+    """(content, completion, attempt) of one JSON-mode chat completion, with llm_complete's retry rules.
+
+    A 400 naming an optional parameter the model does not support (e.g. `temperature` on a reasoning
+    model) drops that parameter and retries once; the name is appended to `dropped`."""
     attempts = 1 + max(0, settings.OPENAI_MAX_RETRIES)
     last_error: LlmError | None = None
-    for attempt in range(1, attempts + 1):
+    body: dict[str, Any] = {
+        "model": model or settings.OPENAI_MODEL,
+        "messages": messages,
+        "response_format": {"type": "json_object"},
+        **(params or {}),
+    }
+    if temperature is not None and "temperature" not in body:
+        body["temperature"] = temperature
+    rejected_once = False
+    attempt = 0
+    while attempt < attempts:
+        attempt += 1
         timeout = settings.OPENAI_TIMEOUT_SECONDS
         if deadline is not None:
             timeout = min(timeout, deadline - time.monotonic())
@@ -178,15 +230,7 @@ def _chat_completion(
             # params that costs ~15 ms of CPU for a 20-message transcript; our body is already plain JSON,
             # so it goes through the same client (auth, base URL, errors, typed result) via `post`.
             completion = _client().post(
-                "/chat/completions",
-                body={
-                    "model": settings.OPENAI_MODEL,
-                    "messages": messages,
-                    "response_format": {"type": "json_object"},
-                    "temperature": temperature,
-                },
-                cast_to=ChatCompletion,
-                options={"timeout": timeout},
+                "/chat/completions", body=dict(body), cast_to=ChatCompletion, options={"timeout": timeout}
             )
         except openai.APITimeoutError as exc:
             last_error = LlmError(f"model timed out after {timeout:.1f}s", kind=LlmErrorKind.TIMEOUT)
@@ -194,6 +238,17 @@ def _chat_completion(
         except RETRYABLE as exc:
             last_error = LlmError(f"{exc.__class__.__name__}: {str(exc)[:300]}")
             last_error.__cause__ = exc
+        except openai.BadRequestError as exc:
+            param = _unsupported_param(exc, body)
+            if param is None or rejected_once:
+                raise LlmError(f"{exc.__class__.__name__}: {str(exc)[:300]}") from exc
+            rejected_once = True
+            body.pop(param)
+            if dropped is not None:
+                dropped.append(param)
+            logger.warning("model %s rejected %r: retrying without it", body["model"], param)
+            attempt -= 1  # the retry without the parameter is not one of the transient-error attempts
+            continue
         except (openai.OpenAIError, ValueError) as exc:
             # 4xx, or a body that is not a chat completion: another attempt would fail the same way.
             raise LlmError(f"{exc.__class__.__name__}: {str(exc)[:300]}") from exc

@@ -38,6 +38,7 @@ from agent.models import EvaluationResult, EvaluationRun, EvaluationStatus
 from leads import selectors as lead_selectors
 from leads.models import Channel, Lead, Message, MessageRole
 from prompts.models import PromptVersion
+from prompts.releases import selectors as release_selectors
 from training.models import ExampleType, TrainingExample
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,13 @@ def _tokens(*values: int | None) -> int:
 def evaluation_example_judge(*, version: PromptVersion, example: TrainingExample) -> ExampleVerdict:
     """Replay one example through `version` and judge the reply. Model errors become a failed verdict."""
     try:
-        answer = llm.llm_complete(messages=evaluation_model_input(version=version, example=example))
+        # The version's model settings (prompts.releases), as the agent's turn uses them.
+        model = release_selectors.version_model_settings(version=version)
+        answer = llm.llm_complete(
+            messages=evaluation_model_input(version=version, example=example),
+            model=model.model,
+            params=model.params(),
+        )
     except llm.LlmError as exc:
         detail = f"The model did not answer: {exc}"
         return ExampleVerdict(

@@ -532,7 +532,7 @@ def experiment_stop(*, experiment: Experiment, user: Any, reason: str = "") -> E
     return experiment
 
 
-def release_version_for_lead(*, lead_id: int, lead_key: str) -> PromptVersion | None:
+def release_version_for_lead(*, lead_id: int | None, lead_key: str) -> PromptVersion | None:
     """The version that answers this lead: the active one, or, while an experiment runs, the arm the lead's
     hash puts it in (sticky: the same on every worker and after a restart). The agent's turn calls this."""
     experiment = selectors.experiment_running()
@@ -546,6 +546,8 @@ def release_version_for_lead(*, lead_id: int, lead_key: str) -> PromptVersion | 
         else Arm.A
     )
     version = experiment.treatment if arm == Arm.B else experiment.control
+    if lead_id is None:
+        return version  # a lead that is not stored (a rehearsal): nothing to count
     ExperimentAssignment.objects.bulk_create(
         [ExperimentAssignment(experiment=experiment, lead_id=lead_id, arm=arm, version=version)],
         ignore_conflicts=True,
