@@ -18,7 +18,17 @@ class LeadAdmin(admin.ModelAdmin):
     list_filter = ("channel", "status", "bot_paused", "needs_human")
     search_fields = ("manychat_subscriber_id", "first_name", "last_name", "username", "email", "phone")
     list_select_related = ("assignee",)
-    readonly_fields = ("created_at", "updated_at", "last_message_at")
+    # Status, bot pause and hand-off change through leads.services (the dashboard and the API), which
+    # record the activity; here they are shown, not edited.
+    readonly_fields = (
+        "status",
+        "bot_paused",
+        "needs_human",
+        "handoff_reason",
+        "created_at",
+        "updated_at",
+        "last_message_at",
+    )
     raw_id_fields = ("assignee",)
 
 
@@ -52,6 +62,14 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="Text")
     def short_text(self, obj: Message) -> str:
         return obj.text[:80]
+
+    # The transcript is a record: an added or edited "agent reply" would feed per-version results and
+    # training. Messages are written only by the agent and the services.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Activity)

@@ -1,44 +1,12 @@
-from typing import Any
-
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import PageNumberPagination
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import HasPerm, Pagination, paginated_response
 from leads import roles, selectors, services
 from leads.models import Lead, LeadStatus, Notification
-
-
-class ServiceErrorsMixin:
-    """Services raise Django errors; answer ValidationError with a 400 naming the field (403 is built in)."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, DjangoValidationError):
-            detail: Any = (
-                exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-            )
-            exc = exceptions.ValidationError(detail=detail)
-        return super().handle_exception(exc)  # type: ignore[misc]
-
-
-class Pagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 100
-
-
-def paginated_response(*, request, view, queryset, serializer_class) -> Response:
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def require_perm(user: Any, perm: str) -> None:
-    if not user.has_perm(perm):
-        raise PermissionDenied("Your role may not do this.")
 
 
 class LeadOutputSerializer(serializers.Serializer):
@@ -60,7 +28,8 @@ class LeadOutputSerializer(serializers.Serializer):
     last_message_at = serializers.DateTimeField(allow_null=True)
 
 
-class LeadListApi(ServiceErrorsMixin, APIView):
+class LeadListApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_VIEW_LEADS)]
     pagination_class = Pagination  # documents the page envelope in the schema
 
     class FilterSerializer(serializers.Serializer):
@@ -75,7 +44,6 @@ class LeadListApi(ServiceErrorsMixin, APIView):
         operation_id="leads_list", parameters=[FilterSerializer], responses=LeadOutputSerializer(many=True)
     )
     def get(self, request):
-        require_perm(request.user, roles.PERM_VIEW_LEADS)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         queryset = selectors.lead_list(**filters.validated_data)
@@ -84,7 +52,9 @@ class LeadListApi(ServiceErrorsMixin, APIView):
         )
 
 
-class LeadDetailApi(ServiceErrorsMixin, APIView):
+class LeadDetailApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_VIEW_LEADS)]
+
     class OutputSerializer(LeadOutputSerializer):
         class Meta:
             ref_name = "LeadDetail"
@@ -100,13 +70,14 @@ class LeadDetailApi(ServiceErrorsMixin, APIView):
 
     @extend_schema(operation_id="leads_retrieve", responses=OutputSerializer)
     def get(self, request, lead_id: int):
-        require_perm(request.user, roles.PERM_VIEW_LEADS)
         lead = get_object_or_404(Lead, pk=lead_id)
         lead.messages = list(selectors.lead_transcript(lead=lead))
         return Response(self.OutputSerializer(lead).data)
 
 
-class LeadSetStatusApi(ServiceErrorsMixin, APIView):
+class LeadSetStatusApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_CHANGE_LEAD)]
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "LeadSetStatusInput"
@@ -116,7 +87,6 @@ class LeadSetStatusApi(ServiceErrorsMixin, APIView):
 
     @extend_schema(request=InputSerializer, responses=LeadOutputSerializer)
     def post(self, request, lead_id: int):
-        require_perm(request.user, roles.PERM_CHANGE_LEAD)
         lead = get_object_or_404(Lead, pk=lead_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -124,18 +94,20 @@ class LeadSetStatusApi(ServiceErrorsMixin, APIView):
         return Response(LeadOutputSerializer(lead).data)
 
 
-class LeadPauseBotApi(ServiceErrorsMixin, APIView):
+class LeadPauseBotApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_CHANGE_LEAD)]
+
     @extend_schema(request=None, responses=LeadOutputSerializer)
     def post(self, request, lead_id: int):
-        require_perm(request.user, roles.PERM_CHANGE_LEAD)
         lead = services.lead_pause_bot(lead=get_object_or_404(Lead, pk=lead_id), actor=request.user)
         return Response(LeadOutputSerializer(lead).data)
 
 
-class LeadResumeBotApi(ServiceErrorsMixin, APIView):
+class LeadResumeBotApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_CHANGE_LEAD)]
+
     @extend_schema(request=None, responses=LeadOutputSerializer)
     def post(self, request, lead_id: int):
-        require_perm(request.user, roles.PERM_CHANGE_LEAD)
         lead = services.lead_resume_bot(lead=get_object_or_404(Lead, pk=lead_id), actor=request.user)
         return Response(LeadOutputSerializer(lead).data)
 
@@ -149,7 +121,7 @@ class NotificationOutputSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(allow_null=True)
 
 
-class NotificationListApi(ServiceErrorsMixin, APIView):
+class NotificationListApi(APIView):
     pagination_class = Pagination  # documents the page envelope in the schema
 
     class FilterSerializer(serializers.Serializer):
@@ -175,7 +147,7 @@ class NotificationListApi(ServiceErrorsMixin, APIView):
         return response
 
 
-class NotificationMarkReadApi(ServiceErrorsMixin, APIView):
+class NotificationMarkReadApi(APIView):
     @extend_schema(request=None, responses=NotificationOutputSerializer)
     def post(self, request, notification_id: int):
         # Someone else's notification is a 404, not a 403: its existence is not ours to reveal.
@@ -184,7 +156,7 @@ class NotificationMarkReadApi(ServiceErrorsMixin, APIView):
         return Response(NotificationOutputSerializer(notification).data)
 
 
-class NotificationMarkAllReadApi(ServiceErrorsMixin, APIView):
+class NotificationMarkAllReadApi(APIView):
     @extend_schema(
         request=None,
         responses=inline_serializer(

@@ -1,40 +1,20 @@
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import HasPerm, Pagination
 from leads import roles
 from prompts import selectors, services
 from prompts.models import PromptVersion
 
-
-def _has_perm(perm: str) -> type[BasePermission]:
-    class HasPerm(BasePermission):
-        message = "Your role may not do this."
-
-        def has_permission(self, request, view) -> bool:
-            return bool(request.user and request.user.is_authenticated and request.user.has_perm(perm))
-
-    HasPerm.__name__ = f"HasPerm[{perm}]"
-    return HasPerm
-
-
-CanView = _has_perm(roles.PERM_VIEW_PROMPTS)
-CanCreate = _has_perm(roles.PERM_CREATE_PROMPT)
-CanActivate = _has_perm(roles.PERM_ACTIVATE_PROMPT)
-
-
-def _service_errors(error: DjangoValidationError) -> ValidationError:
-    return ValidationError(error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages})
+CanView = HasPerm(roles.PERM_VIEW_PROMPTS)
+CanActivate = HasPerm(roles.PERM_ACTIVATE_PROMPT)
 
 
 def _get_or_404(version_id: int) -> PromptVersion:
@@ -99,34 +79,24 @@ class PromptVersionDiffSerializer(serializers.Serializer):
     diff = serializers.CharField()
 
 
-class PromptVersionListApi(APIView):
-    permission_classes = [IsAuthenticated, CanView]
+class PromptVersionsApi(APIView):
+    """GET lists the versions (paginated); POST saves a draft."""
 
-    class Pagination(PageNumberPagination):
-        page_size = 25
-        max_page_size = 100
-        page_size_query_param = "page_size"
-
+    permission_classes = [HasPerm(roles.PERM_VIEW_PROMPTS, post=roles.PERM_CREATE_PROMPT)]
     pagination_class = Pagination  # documents the page envelope in the schema
-    OutputSerializer = PromptVersionSummarySerializer
-
-    @extend_schema(operation_id="prompt_versions_list", responses=OutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        paginator = self.Pagination()
-        page = paginator.paginate_queryset(selectors.prompt_version_list(), request, view=self)
-        versions = selectors.prompt_version_list_with_results(queryset=page)
-        return paginator.get_paginated_response(self.OutputSerializer(versions, many=True).data)
-
-
-class PromptVersionCreateApi(APIView):
-    permission_classes = [IsAuthenticated, CanCreate]
-
     InputSerializer = PromptDraftWithParentInputSerializer
 
-    OutputSerializer = PromptVersionDetailSerializer
+    @extend_schema(operation_id="prompt_versions_list", responses=PromptVersionSummarySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.prompt_version_list(), request, view=self)
+        versions = selectors.prompt_version_list_with_results(queryset=page)
+        return paginator.get_paginated_response(PromptVersionSummarySerializer(versions, many=True).data)
 
     @extend_schema(
-        operation_id="prompt_versions_create", request=InputSerializer, responses={201: OutputSerializer}
+        operation_id="prompt_versions_create",
+        request=InputSerializer,
+        responses={201: PromptVersionDetailSerializer},
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -136,20 +106,19 @@ class PromptVersionCreateApi(APIView):
             parent = PromptVersion.objects.filter(pk=data.validated_data["parent"]).first()
             if parent is None:
                 raise ValidationError({"parent": "No prompt version has this id."})
-        try:
-            draft = services.prompt_version_create_draft(
-                content=data.validated_data["content"],
-                change_note=data.validated_data["change_note"],
-                parent=parent,
-                user=request.user,
-            )
-        except DjangoValidationError as error:
-            raise _service_errors(error) from error
-        return Response(self.OutputSerializer(_get_or_404(draft.pk)).data, status=status.HTTP_201_CREATED)
+        draft = services.prompt_version_create_draft(
+            content=data.validated_data["content"],
+            change_note=data.validated_data["change_note"],
+            parent=parent,
+            user=request.user,
+        )
+        return Response(
+            PromptVersionDetailSerializer(_get_or_404(draft.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class PromptVersionDetailApi(APIView):
-    permission_classes = [IsAuthenticated, CanView]
+    permission_classes = [CanView]
 
     OutputSerializer = PromptVersionDetailSerializer
 
@@ -159,7 +128,7 @@ class PromptVersionDetailApi(APIView):
 
 
 class PromptVersionActivateApi(APIView):
-    permission_classes = [IsAuthenticated, CanActivate]
+    permission_classes = [CanActivate]
 
     OutputSerializer = PromptVersionDetailSerializer
 
@@ -172,9 +141,12 @@ class PromptVersionActivateApi(APIView):
         return Response(self.OutputSerializer(_get_or_404(version_id)).data)
 
 
-class PromptActiveGetApi(APIView):
-    permission_classes = [IsAuthenticated, CanView]
+class PromptActiveApi(APIView):
+    """GET the active version; POST deploys: new text saved as the next version and made active, in one
+    transaction."""
 
+    permission_classes = [HasPerm(roles.PERM_VIEW_PROMPTS, post=roles.PERM_ACTIVATE_PROMPT)]
+    InputSerializer = PromptDraftInputSerializer
     OutputSerializer = PromptVersionDetailSerializer
 
     @extend_schema(operation_id="prompt_active_retrieve", responses=OutputSerializer)
@@ -184,35 +156,22 @@ class PromptActiveGetApi(APIView):
             raise Http404("No prompt version is active.")
         return Response(self.OutputSerializer(active).data)
 
-
-class PromptActiveDeployApi(APIView):
-    """Deploy: save new text as the next version and make it active, in one transaction."""
-
-    permission_classes = [IsAuthenticated, CanActivate]
-
-    InputSerializer = PromptDraftInputSerializer
-
-    OutputSerializer = PromptVersionDetailSerializer
-
     @extend_schema(
         operation_id="prompt_active_deploy", request=InputSerializer, responses={201: OutputSerializer}
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            deployed = services.prompt_version_deploy(
-                content=data.validated_data["content"],
-                change_note=data.validated_data["change_note"],
-                user=request.user,
-            )
-        except DjangoValidationError as error:
-            raise _service_errors(error) from error
+        deployed = services.prompt_version_deploy(
+            content=data.validated_data["content"],
+            change_note=data.validated_data["change_note"],
+            user=request.user,
+        )
         return Response(self.OutputSerializer(_get_or_404(deployed.pk)).data, status=status.HTTP_201_CREATED)
 
 
 class PromptVersionDiffApi(APIView):
-    permission_classes = [IsAuthenticated, CanView]
+    permission_classes = [CanView]
 
     class FilterSerializer(serializers.Serializer):
         against = serializers.IntegerField(required=False, min_value=1)
@@ -242,25 +201,3 @@ class PromptVersionDiffApi(APIView):
                 raise Http404(f"Prompt version {against_id} does not exist.")
         diff = selectors.prompt_version_diff(version=version, against=against)
         return Response(self.OutputSerializer({"version": version, "against": against, "diff": diff}).data)
-
-
-def by_method(**views):
-    """One URL, one API class per HTTP method (the paths are fixed; the classes stay one per operation)."""
-    handlers = {method.upper(): view.as_view() for method, view in views.items()}
-    fallback = next(iter(handlers.values()))
-
-    @csrf_exempt  # each DRF view enforces CSRF for session users itself
-    def dispatch(request, *args, **kwargs):
-        return handlers.get(request.method, fallback)(request, *args, **kwargs)
-
-    # Only read by the OpenAPI generator, which documents each method from the class that serves it.
-    dispatch.cls = type(
-        "".join(view.__name__ for view in views.values()),
-        (APIView,),
-        {
-            **{method.lower(): getattr(view, method.lower()) for method, view in views.items()},
-            "pagination_class": getattr(views.get("get"), "pagination_class", None),
-        },
-    )
-    dispatch.initkwargs = {}
-    return dispatch

@@ -1,9 +1,8 @@
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
 
 from leads import roles
 from training import services
-from training.models import TrainingExample
+from training.models import ExampleStatus, TrainingExample
 
 
 @admin.register(TrainingExample)
@@ -21,48 +20,59 @@ class TrainingExampleAdmin(admin.ModelAdmin):
     search_fields = ("user_message", "ai_response", "expected_response", "feedback")
     list_select_related = ("submitted_by", "approved_by")
     raw_id_fields = ("conversation", "message", "submitted_by")
-    readonly_fields = ("status", "approved_by", "approved_at", "review_note", "created_at", "updated_at")
+    readonly_fields = (
+        "status",
+        "approved_by",
+        "approved_at",
+        "review_note",
+        "metadata",
+        "created_at",
+        "updated_at",
+    )
     actions = ("approve_selected", "reject_selected", "reopen_selected")
+
+    # Examples are submitted from the dashboard or the API (training.services), never typed in here.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields += ["conversation", "message", "submitted_by"]
+            if obj.status != ExampleStatus.PENDING:  # as training_example_update rules
+                fields += list(services.EDITABLE_FIELDS)
+        return fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        # A pending example's content, saved by the same service as the API (lock, rules, activity).
+        editable = services.EDITABLE_FIELDS
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
+        services.training_example_update(example=obj, user=request.user, data=data)
 
     @admin.display(description="Feedback")
     def short_feedback(self, obj: TrainingExample) -> str:
         return obj.feedback[:80]
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not request.user.has_perm(roles.PERM_REVIEW_EXAMPLE):
-            actions.pop("approve_selected", None)
-            actions.pop("reject_selected", None)
-            actions.pop("reopen_selected", None)
-        return actions
-
-    def _decide(self, request, queryset, decide, label: str) -> None:
-        done, skipped = 0, []
-        for example in queryset:
-            try:
-                decide(example=example, reviewer=request.user, note="")
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                skipped.append(f"#{example.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
-        if done:
-            self.message_user(request, f"{label} {done} example(s).", messages.SUCCESS)
-        if skipped:
-            self.message_user(request, "Skipped " + ", ".join(skipped), messages.WARNING)
+    def _decide(self, request, queryset, action: services.BulkAction) -> None:
+        result = services.training_examples_decide_bulk(
+            example_ids=list(queryset.values_list("pk", flat=True)), reviewer=request.user, action=action
+        )
+        if result.done:
+            self.message_user(request, result.done_message, messages.SUCCESS)
+        if result.skipped:
+            self.message_user(request, result.skipped_message, messages.WARNING)
 
     @admin.action(description="Approve selected examples", permissions=["review"])
     def approve_selected(self, request, queryset):
-        self._decide(request, queryset, services.training_example_approve, "Approved")
+        self._decide(request, queryset, services.BulkAction.APPROVE)
 
     @admin.action(description="Reject selected examples", permissions=["review"])
     def reject_selected(self, request, queryset):
-        self._decide(request, queryset, services.training_example_reject, "Rejected")
+        self._decide(request, queryset, services.BulkAction.REJECT)
 
     @admin.action(description="Reopen selected examples (back to pending)", permissions=["review"])
     def reopen_selected(self, request, queryset):
-        def reopen(*, example, reviewer, note):
-            return services.training_example_reopen(example=example, user=reviewer, note=note)
-
-        self._decide(request, queryset, reopen, "Reopened")
+        self._decide(request, queryset, services.BulkAction.REOPEN)
 
     def has_review_permission(self, request) -> bool:
         return request.user.has_perm(roles.PERM_REVIEW_EXAMPLE)

@@ -4,8 +4,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import HasPerm, Pagination, paginated_response
 from leads import roles
-from leads.apis import Pagination, ServiceErrorsMixin, paginated_response, require_perm
 from leads.models import Message
 from training import selectors, services
 from training.filters import TrainingExampleFilter
@@ -64,7 +64,6 @@ class SubmitInputSerializer(serializers.Serializer):
 
 
 def submit_example(*, user, data: dict) -> TrainingExample:
-    require_perm(user, roles.PERM_SUBMIT_EXAMPLE)
     common = {
         "submitter": user,
         "example_type": data["example_type"],
@@ -91,7 +90,8 @@ def submit_example(*, user, data: dict) -> TrainingExample:
     )
 
 
-class TrainingExampleListApi(ServiceErrorsMixin, APIView):
+class TrainingExampleListApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_VIEW_EXAMPLES, post=roles.PERM_SUBMIT_EXAMPLE)]
     pagination_class = Pagination  # documents the page envelope in the schema
     OutputSerializer = ExampleOutputSerializer
     InputSerializer = SubmitInputSerializer
@@ -102,7 +102,6 @@ class TrainingExampleListApi(ServiceErrorsMixin, APIView):
         responses=ExampleOutputSerializer(many=True),
     )
     def get(self, request):
-        require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         queryset = selectors.training_example_list(filters=request.query_params)
         return paginated_response(
             request=request, view=self, queryset=queryset, serializer_class=self.OutputSerializer
@@ -110,7 +109,6 @@ class TrainingExampleListApi(ServiceErrorsMixin, APIView):
 
     @extend_schema(request=SubmitInputSerializer, responses={201: ExampleOutputSerializer})
     def post(self, request):
-        require_perm(request.user, roles.PERM_SUBMIT_EXAMPLE)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         example = submit_example(user=request.user, data=data.validated_data)
@@ -118,7 +116,8 @@ class TrainingExampleListApi(ServiceErrorsMixin, APIView):
         return Response(self.OutputSerializer(example).data, status=status.HTTP_201_CREATED)
 
 
-class TrainingExampleSubmitApi(ServiceErrorsMixin, APIView):
+class TrainingExampleSubmitApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_SUBMIT_EXAMPLE)]
     InputSerializer = SubmitInputSerializer
     OutputSerializer = ExampleOutputSerializer
 
@@ -131,7 +130,10 @@ class TrainingExampleSubmitApi(ServiceErrorsMixin, APIView):
         return TrainingExampleListApi.post(self, request)
 
 
-class TrainingExampleDetailApi(ServiceErrorsMixin, APIView):
+class TrainingExampleDetailApi(APIView):
+    # PATCH and DELETE: the service decides (submitters may edit or delete their own pending examples).
+    permission_classes = [HasPerm(roles.PERM_VIEW_EXAMPLES, patch=None, delete=None)]
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "TrainingExampleUpdateInput"
@@ -153,7 +155,6 @@ class TrainingExampleDetailApi(ServiceErrorsMixin, APIView):
 
     @extend_schema(responses=ExampleOutputSerializer)
     def get(self, request, example_id: int):
-        require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         return Response(self.OutputSerializer(self._get(example_id)).data)
 
     @extend_schema(request=InputSerializer, responses=ExampleOutputSerializer)
@@ -170,7 +171,9 @@ class TrainingExampleDetailApi(ServiceErrorsMixin, APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TrainingExampleApproveApi(ServiceErrorsMixin, APIView):
+class TrainingExampleApproveApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_REVIEW_EXAMPLE)]
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "TrainingExampleApproveInput"
@@ -182,7 +185,6 @@ class TrainingExampleApproveApi(ServiceErrorsMixin, APIView):
 
     @extend_schema(request=InputSerializer, responses=ExampleOutputSerializer)
     def post(self, request, example_id: int):
-        require_perm(request.user, roles.PERM_REVIEW_EXAMPLE)
         example = get_object_or_404(TrainingExample, pk=example_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -8,8 +8,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from config.api import HasPerm
 from leads import roles
-from leads.apis import ServiceErrorsMixin, require_perm
 from training.export import FORMATS, training_export_lines
 
 logger = logging.getLogger(__name__)
@@ -21,8 +21,10 @@ class _FirstRenderer(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class TrainingExportApi(ServiceErrorsMixin, APIView):
+class TrainingExportApi(APIView):
     """Approved examples as OpenAI fine-tuning JSONL, streamed; rows that break the format are left out."""
+
+    permission_classes = [HasPerm(roles.PERM_VIEW_EXAMPLES)]
 
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _FirstRenderer
@@ -39,7 +41,6 @@ class TrainingExportApi(ServiceErrorsMixin, APIView):
         responses={(200, "application/jsonl"): OpenApiTypes.STR},
     )
     def get(self, request):
-        require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
         fmt = data.validated_data["format"]

@@ -9,8 +9,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import HasPerm
 from leads import roles
-from leads.apis import ServiceErrorsMixin, require_perm
 from prompts.models import PromptVersion
 from training.insights.selectors import MAX_DAYS, InsightsFilter, insights_default_range, training_insights
 
@@ -46,8 +46,10 @@ def insights_filter_from(params: Any) -> InsightsFilter:
     return InsightsFilter(**parsed.validated_data)
 
 
-class TrainingInsightsApi(ServiceErrorsMixin, APIView):
+class TrainingInsightsApi(APIView):
     """Training and agent figures for a date range, optionally for one prompt version."""
+
+    permission_classes = [HasPerm(roles.PERM_VIEW_EXAMPLES)]
 
     FilterSerializer = InsightsFilterSerializer
 
@@ -149,7 +151,6 @@ class TrainingInsightsApi(ServiceErrorsMixin, APIView):
         operation_id="training_insights", parameters=[InsightsFilterSerializer], responses=OutputSerializer
     )
     def get(self, request):
-        require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         insights = training_insights(f=insights_filter_from(request.query_params))
         return Response(self.OutputSerializer(insights).data)
 
@@ -211,8 +212,10 @@ def _csv_safe(value: Any) -> Any:
     return value
 
 
-class TrainingInsightsCsvApi(ServiceErrorsMixin, APIView):
+class TrainingInsightsCsvApi(APIView):
     """The same figures as a CSV download, for the same parameters."""
+
+    permission_classes = [HasPerm(roles.PERM_VIEW_EXAMPLES)]
 
     @extend_schema(
         operation_id="training_insights_csv",
@@ -220,7 +223,6 @@ class TrainingInsightsCsvApi(ServiceErrorsMixin, APIView):
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request):
-        require_perm(request.user, roles.PERM_VIEW_EXAMPLES)
         f = insights_filter_from(request.query_params)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
