@@ -1,8 +1,9 @@
 """One play: a simulated lead (played by the model) talks with the agent, turn by turn.
 
 The agent side goes through `agent_reply_for_transcript`, the rehearsal's one port into the agent's turn:
-the same model input, model call, output filter and decision the webhook uses, with delivery replaced by
-"append to the transcript" and nothing written to real leads. The lead side is a second model call with
+`agent.turn.turn_decide` (the webhook's own model input → call with the version's model settings → guard
+→ catalog grounding steps) for the version under test, then the turn's decide rule, with delivery replaced
+by "append to the transcript" and nothing written to real leads. The lead side is a second model call with
 its own system prompt (LEAD_INSTRUCTIONS): the persona, the goal and the facts, told to stay in role.
 
 Without OPENAI_API_KEY both sides answer offline (the agent through the turn's own offline responder, the
@@ -18,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from agent import guard, llm
+from agent import llm, turn
 from leads.models import Lead, LeadStatus, Message, MessageRole
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class AgentReply:
     handoff: bool = False
     handoff_reason: str = ""
     lead_fields: dict[str, Any] = field(default_factory=dict)
-    refused: bool = False  # the output filter replaced the reply
+    refused: bool = False  # the output filter or the catalog grounding replaced the reply
+    note: str = ""  # why the turn's grounding step refused the reply, if it did
     error: str = ""  # the model failed: `text` is the fallback line the lead would get
     model: str = ""
     prompt_tokens: int = 0
@@ -86,45 +88,30 @@ def agent_reply_for_transcript(
         for each in transcript[:-1]
     ]
     started = time.monotonic()
-    try:
-        result = _turn_steps(version=version, lead=lead, history=history, text=transcript[-1].text)
-    except llm.LlmError as exc:
+    decision = turn.turn_decide(
+        lead=lead, history=history, text=transcript[-1].text, deadline=None, version=version
+    )
+    if isinstance(decision, turn.TurnFailure):
         return AgentReply(
             text=settings.AGENT_FALLBACK_TEXT,
-            error=str(exc)[:500],
+            error=decision.error[:500],
             latency_ms=int((time.monotonic() - started) * 1000),
         )
-    decision = getattr(result, "decision", result)  # the output contract, or the older flat result
-    text = decision.reply
-    # The decide step: qualification moves a new or engaged lead only, as in the webhook's turn.
-    qualified = bool(decision.qualified) and status in (LeadStatus.NEW, LeadStatus.ENGAGED)
+    answer, result = decision.reply, decision.result
     return AgentReply(
-        text=text,
-        qualified=qualified,
-        handoff=bool(decision.handoff),
-        handoff_reason=decision.handoff_reason or "",
-        lead_fields=dict(decision.lead_fields or {}),
-        refused=text == settings.AGENT_FALLBACK_TEXT and not decision.qualified and not decision.handoff,
+        text=answer.reply,
+        # The decide step of turn_apply: qualification moves a new or engaged lead only.
+        qualified=turn._qualifies(decision=answer, lead=lead),
+        handoff=bool(answer.handoff),
+        handoff_reason=answer.handoff_reason or "",
+        lead_fields=dict(answer.lead_fields or {}),
+        refused=bool(decision.note) or answer.reply == settings.AGENT_FALLBACK_TEXT,
+        note=decision.note,
         model=result.model,
         prompt_tokens=result.prompt_tokens or 0,
         completion_tokens=result.completion_tokens or 0,
         latency_ms=result.latency_ms,
     )
-
-
-def _turn_steps(*, version: Any, lead: Lead, history: list[Message], text: str) -> Any:
-    """The webhook turn's model input → call → guard steps for `version`; raises llm.LlmError."""
-    try:
-        from agent import turn
-    except ImportError:  # before the typed pipeline (agent/turn.py): the same steps in agent.services
-        turn = None
-    if turn is not None and hasattr(turn, "turn_model_input"):
-        messages = turn.turn_model_input(version=version, lead=lead, history=history, text=text)
-        return turn.turn_guard(result=turn.turn_call(messages=messages, deadline=None), version=version)
-    from agent import services
-
-    messages = services.model_input_build(prompt=version.content, lead=lead, history=history, text=text)
-    return guard.result_guard(result=llm.llm_complete(messages=messages), prompt=version.content)
 
 
 # --- The simulated lead --------------------------------------------------------------------------------
@@ -267,6 +254,7 @@ def play_scenario(*, version: Any, scenario: Any, take: int, takes: int) -> Play
                 "handoff": reply.handoff,
                 "lead_fields": reply.lead_fields,
                 "refused": reply.refused,
+                "note": reply.note,
                 "error": reply.error,
                 "tokens": reply.prompt_tokens + reply.completion_tokens,
                 "latency_ms": reply.latency_ms,
