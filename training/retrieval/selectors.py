@@ -138,15 +138,17 @@ def words(text: str) -> list[str]:
 
 def stem(word: str) -> str:
     """A light English suffix stripper: enough for the SQLite fallback to match refund/refunds/refunded."""
+    stripped = ""
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
+            stripped = suffix
             if suffix == "ies" or suffix == "ied":
                 word += "y"
             break
-    doubled = len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeious"
-    if doubled:  # cancell -> cancel, stopp -> stop
-        word = word[:-1]
+    doubled = len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiousl"
+    if stripped in ("ing", "ings", "ingly", "ed", "edly") and (doubled or word.endswith("ll")):
+        word = word[:-1]  # cancelling -> cancel, stopped -> stop; "call" and "full" stay
     return word
 
 

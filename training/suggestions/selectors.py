@@ -70,12 +70,19 @@ def improvement_themes(*, since: datetime | None, max_themes: int = MAX_THEMES) 
             break
         i, j = best_pair
         clusters[i].extend(clusters.pop(j))
+    by_pk = {e.pk: e for e in examples}
+    asked = {pk: stems(by_pk[pk].user_message) or terms[pk] for pk in terms}
+    everywhere = Counter(term for pk in asked for term in asked[pk])
     themes = []
     for members in sorted(clusters, key=len, reverse=True):
         if len(members) < MIN_THEME_SIZE or len(themes) >= max_themes:
             continue
-        counts = Counter(term for pk in members for term in terms[pk])
-        shared = [term for term, n in counts.most_common() if n * 2 >= len(members)][:4]
+        # Named after what the leads asked, the words most distinctive of this group first.
+        inside = Counter(term for pk in members for term in asked[pk])
+        outside = max(1, len(asked) - len(members))
+        weight = {t: n / len(members) - (everywhere[t] - n) / outside for t, n in inside.items()}
+        common = [t for t, n in inside.items() if n * 2 >= len(members)] or list(inside)
+        shared = sorted(common, key=lambda t: (-weight[t], t))[:3]
         themes.append(
             Theme(
                 name=", ".join(shared) or f"{len(members)} related corrections",
