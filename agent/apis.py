@@ -3,7 +3,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -13,7 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agent import turn
+from agent.llm import LlmErrorKind
 from agent.payloads import PayloadError, payload_parse
+from config import logs, metrics
+from config.confirm import response_confirm
 from config.ratelimit import rate_limit_count, rate_parse
 from leads.models import Channel
 
@@ -146,7 +149,7 @@ class ManyChatWebhookApi(APIView):
                 )
 
         try:
-            stored = turn.inbound_store(inbound=inbound)
+            stored = _inbound_store_or_retry(inbound=inbound)
         except (OperationalError, InterfaceError) as exc:
             logger.error("webhook: database unreachable, message not stored: %s", exc)
             return Response(
@@ -155,11 +158,51 @@ class ManyChatWebhookApi(APIView):
                 headers={"Retry-After": "5"},
             )
 
+        logs.bind(subscriber_id=inbound.subscriber_id, message_id=stored.message.pk)
+        logger.info("webhook: message stored (new=%s)", stored.created)
         try:
             outcome = turn.turn_run_in_webhook(stored=stored, started=started)
             body = outcome.body
-        except Exception:
-            # Stored but unanswered: the lead gets the fallback line and the retry sweep finishes the turn.
+            metrics.record_turn(outcome=outcome.state, mode="webhook", seconds=time.monotonic() - started)
+        except Exception as exc:
+            # Stored but unanswered (e.g. a reply the database refused): a counted attempt and a flag for a
+            # person (so the sweep's retries are bounded), the fallback line once, and the sweep retries.
             logger.exception("webhook: turn failed after message %s was stored", stored.message.pk)
-            body = turn.webhook_fallback_body(channel=stored.lead.channel)
-        return Response(body)
+            return Response(_turn_failed_body(stored=stored, error=exc))
+        response = Response(body)
+        if outcome.confirm and outcome.reply is not None:
+            # The reply counts as returned only once the server wrote it (ManyChat may have given up on this
+            # request); otherwise it stays pending and the sweep sends it through sendContent.
+            reply_id = outcome.reply.pk
+            response = response_confirm(
+                request=request,
+                response=response,
+                on_written=lambda: turn.reply_confirm_returned(message_id=reply_id),
+                on_lost=lambda: logger.warning("webhook: reply %s not written, left to the sweep", reply_id),
+            )
+        return response
+
+
+def _inbound_store_or_retry(*, inbound):
+    """Store the message; after a database error, once more on a fresh connection (a stale pooled or
+    persistent connection after a PostgreSQL restart is not an outage: red team D3)."""
+    try:
+        return turn.inbound_store(inbound=inbound)
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("webhook: database error, retrying on a fresh connection: %s", exc)
+        connection.close()
+        return turn.inbound_store(inbound=inbound)
+
+
+def _turn_failed_body(*, stored, error: Exception) -> dict:
+    try:
+        fallback = turn.turn_fail(
+            stored=stored,
+            failure=turn.TurnFailure(kind=LlmErrorKind.ERROR, error=f"{type(error).__name__}: {error}"),
+        )
+    except Exception:
+        logger.exception("webhook: could not record the failed turn of message %s", stored.message.pk)
+        fallback = settings.AGENT_FALLBACK_TEXT
+    return turn.turn_deliver_fallback(
+        stored=stored, text=fallback, channel=turn.DeliveryChannel.DYNAMIC_BLOCK
+    ).body

@@ -1,10 +1,12 @@
 import logging
+import time
 
 from celery import shared_task
 
 from agent import selectors, turn
 from agent.evaluation.tasks import evaluate_prompt  # noqa: F401  (registered with the worker from here)
 from agent.rehearsal.tasks import play, resume_stalled, start_run  # noqa: F401  (the same, for rehearsals)
+from config import logs, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +23,12 @@ logger = logging.getLogger(__name__)
 )
 def complete_turn(message_id: int) -> str:
     """Answer a lead's message and deliver it through sendContent (a no-op once done)."""
-    return turn.turn_complete(message_id=message_id).value
+    logs.bind(message_id=message_id)
+    logger.info("task: completing turn")
+    started = time.monotonic()
+    state = turn.turn_complete(message_id=message_id)
+    metrics.record_turn(outcome=state, mode="worker", seconds=time.monotonic() - started)
+    return state.value
 
 
 @shared_task(name="agent.retry_incomplete_turns", time_limit=60, soft_time_limit=50)

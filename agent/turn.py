@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -35,13 +35,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agent import contract, guard, llm, manychat
+from agent import attachments, contact_token, contract, dedupe, guard, llm, manychat, manychat_delivery
 from agent.catalog.services import reply_ground
 from agent.llm import LlmError, LlmErrorKind, LlmResult
 from agent.model_input import ChatMessage, model_input_build
 from agent.payloads import InboundMessage
 from config import metrics
 from config.enqueue import enqueue_on_commit
+from leads import assignment as lead_assignment
 from leads import roles
 from leads import selectors as lead_selectors
 from leads import services as lead_services
@@ -75,6 +76,7 @@ class TurnState(StrEnum):
     DEFERRED = "deferred"  # webhook: handed to the task (async mode, or out of time)
     IN_PROGRESS = "in_progress"  # webhook: another attempt holds this turn
     SKIPPED = "skipped"  # the bot is paused for this lead
+    SUPERSEDED = "superseded"  # a person took the lead over while the model wrote: kept, never sent
     FAILED = "failed"  # the model failed: the fallback line went out (first failure only)
     UNDELIVERABLE = "undeliverable"  # ManyChat refused the reply for good
     ALREADY_DONE = "already_done"  # nothing left to do (or another worker is doing it)
@@ -108,6 +110,17 @@ class StoredInbound:
     history: Sequence[Message]  # the conversation before this message, oldest first
     reply: Message | None = None  # the reply already stored for this message, if any
     custom_fields: dict[str, Any] = field(default_factory=dict)
+    # The request named this lead without its contact token (agent/contact_token.py): answered from its
+    # own message alone, with no history and no known facts.
+    restricted: bool = False
+
+    @property
+    def model_lead(self) -> Lead:
+        return contact_token.lead_stranger(lead=self.lead) if self.restricted else self.lead
+
+    @property
+    def model_history(self) -> Sequence[Message]:
+        return () if self.restricted else self.history
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,7 @@ class AppliedTurn:
     lead_id: int
     actions: ManyChatActions
     qualified_at: datetime | None = None  # set when this turn qualified the lead
+    learned: bool = False  # the turn stored lead facts or qualified the lead (ManyChat fields to write)
 
 
 @dataclass(frozen=True)
@@ -151,6 +165,8 @@ class TurnOutcome:
     state: TurnState
     body: ManyChatBody = field(default_factory=manychat.dynamic_block_empty)
     reply: Message | None = None
+    # The body carries `reply`, claimed for this response: RETURNED once written (reply_confirm_returned).
+    confirm: bool = False
 
 
 # --- 1. Receive and 2. store ---------------------------------------------------------------------------
@@ -160,13 +176,18 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]
 
 
-def _dedupe_key(*, inbound: InboundMessage, at: datetime) -> str:
+def _dedupe_key(*, inbound: InboundMessage, at: datetime, history: Sequence[Message] = ()) -> str:
     if inbound.message_id:
         return f"mid:{_digest(inbound.subscriber_id, inbound.message_id)}"
-    # Concurrent repeats land in the same window bucket and collide on the unique key; a repeat that
-    # straddles a bucket boundary is caught by the recent-history check in inbound_store.
-    bucket = int(at.timestamp()) // max(1, settings.AGENT_DEDUPE_WINDOW_SECONDS)
-    return f"txt:{_digest(inbound.subscriber_id, inbound.text)}:{bucket}"
+    # Keyed on the last reply the lead was given too: the same words after a new question are a new
+    # message (agent/dedupe.py).
+    return dedupe.text_dedupe_key(
+        subscriber_id=inbound.subscriber_id,
+        text=inbound.text,
+        attachment_url=inbound.attachment_url,
+        history=history,
+        at=at,
+    )
 
 
 def inbound_store(*, inbound: InboundMessage) -> StoredInbound:
@@ -203,23 +224,25 @@ def _inbound_store(*, inbound: InboundMessage, at: datetime, savepoint: bool) ->
             conversation_id=conversation.pk, limit=settings.AGENT_MAX_HISTORY_MESSAGES
         )
         if not inbound.message_id:
-            window_start = at - timedelta(seconds=settings.AGENT_DEDUPE_WINDOW_SECONDS)
-            for earlier in reversed(history):
-                if (
-                    earlier.role == MessageRole.LEAD
-                    and earlier.text == inbound.text
-                    and earlier.created_at >= window_start
-                ):
-                    reply = next((m for m in history if m.in_reply_to_id == earlier.pk), None)
-                    return StoredInbound(lead, conversation, earlier, False, history, reply)
+            earlier = dedupe.repeat_of(
+                history=history, text=inbound.text, attachment_url=inbound.attachment_url, at=at
+            )
+            if earlier is not None:
+                reply = next((m for m in history if m.in_reply_to_id == earlier.pk), None)
+                return StoredInbound(lead, conversation, earlier, False, history, reply)
         message, created = lead_services.message_record_inbound(
             conversation=conversation,
             text=inbound.text,
-            dedupe_key=_dedupe_key(inbound=inbound, at=at),
+            dedupe_key=_dedupe_key(inbound=inbound, at=at, history=history),
             savepoint=savepoint,
+            attachment_url=inbound.attachment_url,
+            attachment_kind=inbound.attachment_kind,
         )
         reply = None if created else lead_selectors.message_agent_reply(inbound_id=message.pk)
-    return StoredInbound(lead, conversation, message, created, history, reply)
+        restricted = contact_token.contact_token_turn(
+            lead=lead, presented=inbound.contact_token, message=message
+        )
+    return StoredInbound(lead, conversation, message, created, history, reply, restricted=restricted)
 
 
 def turn_load(*, message_id: int) -> StoredInbound | None:
@@ -239,6 +262,9 @@ def turn_load(*, message_id: int) -> StoredInbound | None:
         created=False,
         history=history,
         reply=lead_selectors.message_agent_reply(inbound_id=message.pk),
+        restricted=contact_token.contact_token_refused_for(
+            lead=message.conversation.lead, message_id=message.pk
+        ),
     )
 
 
@@ -276,6 +302,9 @@ def turn_skip_paused(*, inbound: Message, lead: Lead) -> None:
             lead=lead,
             data={"message_id": inbound.pk, "reason": lead.handoff_reason},
         )
+        # The inbox: the lead waits for a person from this message; people are told once per wait.
+        if not lead_assignment.lead_mark_waiting(lead_id=lead.pk, at=inbound.created_at):
+            return
         lead_services.notification_notify(
             recipients=lead_selectors.users_with_permission(perm=roles.PERM_CHANGE_LEAD),
             verb="lead.message_while_paused",
@@ -408,7 +437,9 @@ def turn_apply(
 ) -> AppliedTurn:
     """Store the reply and what the model decided (qualified, facts, handoff) together."""
     answer, result = decision.reply, decision.result
-    status = DeliveryStatus.RETURNED if channel is DeliveryChannel.DYNAMIC_BLOCK else DeliveryStatus.PENDING
+    # Pending in both places: a reply returned in the webhook body becomes RETURNED only once the server has
+    # written it to ManyChat (reply_confirm_returned, config.confirm); until then the sweep may send it.
+    status = DeliveryStatus.PENDING
     qualified_at = None
     has_effects = bool(answer.lead_fields) or answer.handoff or _qualifies(decision=answer, lead=lead)
     # Without effects the reply's own insert is the whole write: no outer transaction (two statements less).
@@ -453,6 +484,7 @@ def turn_apply(
         lead_id=lead.pk,
         actions=manychat.actions_for_turn(qualified=answer.qualified, handoff=answer.handoff),
         qualified_at=qualified_at,
+        learned=bool(answer.lead_fields) or qualified_at is not None,
     )
 
 
@@ -473,6 +505,21 @@ def turn_fail(*, stored: StoredInbound, failure: TurnFailure) -> str:
     )
     logger.warning("agent turn failed for message %s (attempt %s): %s", inbound.pk, attempts, failure.error)
     return settings.AGENT_FALLBACK_TEXT if attempts == 1 else ""
+
+
+# --- 9b. Takeover lock -------------------------------------------------------------------------------------
+
+
+def turn_supersede(*, applied: AppliedTurn, decision: TurnDecision) -> bool:
+    """A person took the lead over while the model was writing: the reply is kept, marked, never sent.
+
+    A handoff decided by this very turn pauses the bot but takes nothing over, so its reply still goes out.
+    """
+    if not applied.created or decision.reply.handoff:
+        return False
+    if not lead_assignment.lead_handled_by_person(lead_id=applied.lead_id):
+        return False
+    return lead_assignment.message_supersede(message_id=applied.reply.pk)
 
 
 # --- 10. Deliver -----------------------------------------------------------------------------------------
@@ -507,13 +554,45 @@ def _holding_body(*, stored: StoredInbound) -> ManyChatBody:
     return manychat.dynamic_block_build(channel=stored.lead.channel, text=text)
 
 
-def turn_replay(*, stored: StoredInbound) -> TurnOutcome:
-    """A repeated delivery: replay the reply we returned, or stay silent (in progress, or sent by API)."""
+def _reply_wait(*, stored: StoredInbound, until: float) -> Message | None:
+    """The inbound message's agent reply, waiting until `until` (monotonic) for an attempt still running."""
+    while True:
+        reply = Message.objects.filter(in_reply_to_id=stored.message.pk, role=MessageRole.AGENT).first()
+        if reply is not None or time.monotonic() >= until:
+            return reply
+        time.sleep(0.2)
+
+
+def turn_replay(*, stored: StoredInbound, until: float | None = None) -> TurnOutcome:
+    """A repeated delivery (ManyChat gave up on an attempt and asked again).
+
+    A reply already written to ManyChat is replayed. Otherwise wait (until `until`) for the attempt still
+    running, and carry its reply in this response if this response wins the reply's delivery claim (the
+    first attempt, the task and the sweep claim it too, so only one of them sends it). Silent when another
+    one holds it or the turn went to the task: they deliver it.
+    """
     reply = stored.reply
+    if reply is None and until is not None:
+        reply = _reply_wait(stored=stored, until=until)
     if reply is not None and reply.delivery_status == DeliveryStatus.RETURNED:
         body = manychat.dynamic_block_build(channel=stored.lead.channel, text=reply.text)
         return TurnOutcome(state=TurnState.REPLAYED, body=body, reply=reply)
+    if (
+        reply is not None
+        and reply.delivery_status == DeliveryStatus.PENDING
+        and lead_services.message_claim_delivery(message_id=reply.pk, attempts=reply.attempts)
+    ):
+        body = manychat.dynamic_block_build(channel=stored.lead.channel, text=reply.text)
+        return TurnOutcome(state=TurnState.REPLAYED, body=body, reply=reply, confirm=True)
     return TurnOutcome(state=TurnState.IN_PROGRESS, reply=reply)
+
+
+def reply_confirm_returned(*, message_id: int) -> bool:
+    """The server wrote the webhook body carrying this reply: it reached ManyChat (unless sent meanwhile)."""
+    confirmed = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING).update(
+        delivery_status=DeliveryStatus.RETURNED
+    )
+    return bool(confirmed)
 
 
 def reply_deliver(*, reply: Message, lead: Lead, actions: ManyChatActions | None = None) -> DeliveryStatus:
@@ -526,27 +605,13 @@ def reply_deliver(*, reply: Message, lead: Lead, actions: ManyChatActions | None
     data = manychat.dynamic_block_build(channel=lead.channel, text=reply.text, actions=actions)
     try:
         manychat.manychat_send_content(subscriber_id=lead.manychat_subscriber_id, data=data)
-    except manychat.ManyChatWindowClosed as exc:
-        lead_services.message_set_delivery(
-            message_id=reply.pk, status=DeliveryStatus.UNDELIVERABLE, error=f"ManyChat {exc.code}: {exc}"
-        )
-        lead_services.lead_flag_for_human(
-            lead=lead,
-            reason="The 24-hour messaging window closed before the agent's reply could be sent.",
-            pause_bot=False,
-            verb="agent.needs_human",
-        )
-        return DeliveryStatus.UNDELIVERABLE
     except manychat.ManyChatError as exc:
-        if exc.retryable:
-            lead_services.message_set_delivery(
-                message_id=reply.pk, status=DeliveryStatus.PENDING, error=str(exc)
-            )
+        # Refused (token, window, 3021/3031, 304X, error with 200): undeliverable, the lead flagged, admins
+        # alerted once per cause. No answer after sending: "unknown", never resent. Else pending, retried.
+        status = manychat_delivery.delivery_failure_record(message_id=reply.pk, lead=lead, error=exc)
+        if status == DeliveryStatus.PENDING:
             raise DeliveryRetryable(str(exc)) from exc
-        lead_services.message_set_delivery(
-            message_id=reply.pk, status=DeliveryStatus.UNDELIVERABLE, error=str(exc)
-        )
-        return DeliveryStatus.UNDELIVERABLE
+        return status
     lead_services.message_set_delivery(message_id=reply.pk, status=DeliveryStatus.SENT)
     return DeliveryStatus.SENT
 
@@ -565,11 +630,16 @@ def turn_deliver(*, applied: AppliedTurn, lead: Lead, channel: DeliveryChannel) 
         if not applied.created:
             # The retry sweep answered first (a very slow request); it delivers its own reply.
             return TurnOutcome(state=TurnState.IN_PROGRESS, reply=applied.reply)
+        if not lead_services.message_claim_delivery(
+            message_id=applied.reply.pk, attempts=applied.reply.attempts
+        ):
+            # A retry of this message already carries it (turn_replay).
+            return TurnOutcome(state=TurnState.IN_PROGRESS, reply=applied.reply)
         body = manychat.dynamic_block_build(
             channel=lead.channel, text=applied.reply.text, actions=applied.actions
         )
         metrics.record_delivery(status=DeliveryStatus.RETURNED)
-        return TurnOutcome(state=TurnState.ANSWERED, body=body, reply=applied.reply)
+        return TurnOutcome(state=TurnState.ANSWERED, body=body, reply=applied.reply, confirm=True)
     if not applied.created and applied.reply.delivery_status != DeliveryStatus.PENDING:
         return TurnOutcome(state=TurnState.ALREADY_DONE, reply=applied.reply)
     status = reply_deliver(reply=applied.reply, lead=lead, actions=applied.actions)
@@ -622,10 +692,31 @@ def turn_credit(*, applied: AppliedTurn) -> None:
     if not applied.created or applied.version_id is None:
         return
     enqueue_on_commit(prompt_tasks.record_reply, applied.reply.pk)
+    if applied.learned:
+        manychat_delivery.lead_learned_sync(
+            lead_id=applied.lead_id, qualified=applied.qualified_at is not None
+        )
     if applied.qualified_at is not None:
         enqueue_on_commit(
             prompt_tasks.record_qualification, applied.lead_id, applied.qualified_at.isoformat()
         )
+
+
+def turn_voice_fallback(
+    *, stored: StoredInbound, step: attachments.AttachmentStep, channel: DeliveryChannel
+) -> TurnOutcome:
+    """A voice note the agent cannot hear: ask for text (AGENT_VOICE_ASK_TEXT) or hand it to a person."""
+    returned = channel is DeliveryChannel.DYNAMIC_BLOCK
+    status = DeliveryStatus.RETURNED if returned else DeliveryStatus.PENDING
+    asked = attachments.voice_fallback(
+        message=stored.message, lead=stored.lead, step=step, delivery_status=status
+    )
+    if asked is None:
+        return TurnOutcome(state=TurnState.SKIPPED)
+    if returned:
+        body = manychat.dynamic_block_build(channel=stored.lead.channel, text=asked.text)
+        return TurnOutcome(state=TurnState.ANSWERED, body=body, reply=asked)
+    return TurnOutcome(state=_sent_state(reply_deliver(reply=asked, lead=stored.lead)), reply=asked)
 
 
 # --- The two places a turn runs ----------------------------------------------------------------------------
@@ -636,7 +727,7 @@ def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome
     channel = DeliveryChannel.DYNAMIC_BLOCK
     gate = turn_gate(stored=stored, channel=channel)
     if gate is TurnGate.REPLAY:
-        return turn_replay(stored=stored)
+        return turn_replay(stored=stored, until=started + settings.AGENT_REPLY_DEADLINE_SECONDS)
     if gate is TurnGate.SKIP_PAUSED:
         turn_skip_paused(inbound=stored.message, lead=stored.lead)
         return TurnOutcome(state=TurnState.SKIPPED)
@@ -645,9 +736,20 @@ def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome
         turn_defer(message_id=stored.message.pk)
         return TurnOutcome(state=TurnState.DEFERRED, body=body)
 
+    step = attachments.attachment_step(message=stored.message)
+    if step is attachments.AttachmentStep.TRANSCRIBE:  # never inside ManyChat's 10 s window
+        body = _holding_body(stored=stored)
+        turn_defer(message_id=stored.message.pk)
+        return TurnOutcome(state=TurnState.DEFERRED, body=body)
+    if step is not attachments.AttachmentStep.NONE:
+        return turn_voice_fallback(stored=stored, step=step, channel=channel)
+
     deadline = started + settings.AGENT_REPLY_DEADLINE_SECONDS
     decision = turn_decide(
-        lead=stored.lead, history=stored.history, text=stored.message.text, deadline=deadline
+        lead=stored.model_lead,
+        history=stored.model_history,
+        text=attachments.model_text(message=stored.message),
+        deadline=deadline,
     )
     if isinstance(decision, TurnFailure):
         if decision.kind is LlmErrorKind.TIMEOUT:
@@ -658,6 +760,8 @@ def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome
         return turn_deliver_fallback(stored=stored, text=fallback, channel=channel)
 
     applied = turn_apply(inbound=stored.message, lead=stored.lead, decision=decision, channel=channel)
+    if turn_supersede(applied=applied, decision=decision):
+        return TurnOutcome(state=TurnState.SUPERSEDED, reply=applied.reply)
     outcome = turn_deliver(applied=applied, lead=stored.lead, channel=channel)
     turn_credit(applied=applied)
     return outcome
@@ -683,12 +787,25 @@ def turn_complete(*, message_id: int) -> TurnState:
         turn_skip_paused(inbound=stored.message, lead=stored.lead)
         return TurnState.SKIPPED
 
-    decision = turn_decide(lead=stored.lead, history=stored.history, text=stored.message.text, deadline=None)
+    step = attachments.attachment_step(message=stored.message)
+    if step is attachments.AttachmentStep.TRANSCRIBE:
+        step = attachments.voice_transcribe(message=stored.message)
+    if step is not attachments.AttachmentStep.NONE:
+        return turn_voice_fallback(stored=stored, step=step, channel=channel).state
+
+    decision = turn_decide(
+        lead=stored.model_lead,
+        history=stored.model_history,
+        text=attachments.model_text(message=stored.message),
+        deadline=None,
+    )
     if isinstance(decision, TurnFailure):
         fallback = turn_fail(stored=stored, failure=decision)
         return turn_deliver_fallback(stored=stored, text=fallback, channel=channel).state
 
     applied = turn_apply(inbound=stored.message, lead=stored.lead, decision=decision, channel=channel)
+    if turn_supersede(applied=applied, decision=decision):
+        return TurnState.SUPERSEDED
     try:
         outcome = turn_deliver(applied=applied, lead=stored.lead, channel=channel)
     finally:

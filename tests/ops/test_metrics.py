@@ -1,5 +1,7 @@
 """/metrics in Prometheus format: protected, and its counters move with real traffic."""
 
+import json
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -86,3 +88,42 @@ def test_model_prices_setting_is_validated():
     assert parse_model_prices("a=0.1/0.2, b=1/2")["b"] == (metrics.Decimal("1"), metrics.Decimal("2"))
     with pytest.raises(ImproperlyConfigured, match="model=0.15/0.60"):
         parse_model_prices("a=cheap")
+
+
+def test_a_turn_moves_the_turn_model_token_and_delivery_counters(client, settings, fake_openai):
+    from tests.agent.conftest import SECRET, flat_body
+    from tests.factories import PromptVersionFactory
+
+    settings.MANYCHAT_WEBHOOK_SECRET = SECRET
+    version = PromptVersionFactory(is_active=True)
+    fake_openai.reply_with({"reply": "Happy to help!"})
+    before = _scrape(client)
+    response = client.post(
+        "/webhooks/manychat/",
+        data=json.dumps(flat_body(subscriber_id="818181")),
+        content_type="application/json",
+        HTTP_X_WEBHOOK_SECRET=SECRET,
+    )
+    assert response.status_code == 200
+    after = _scrape(client)
+
+    def moved(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved("dmagent_webhook_requests_total", outcome="answered") == 1
+    assert moved("dmagent_turns_total", outcome="answered") == 1
+    assert moved("dmagent_turn_duration_seconds_count", mode="webhook") == 1
+    assert moved("dmagent_deliveries_total", status="returned") == 1
+    models = {
+        dict(labels).get("model")
+        for (name, labels) in after
+        if name == "dmagent_model_call_duration_seconds_count"
+    }
+    assert sum(moved("dmagent_model_call_duration_seconds_count", model=m) for m in models if m) == 1
+    prompt_tokens = sum(
+        after[key] - before.get(key, 0)
+        for key in after
+        if key[0] == "dmagent_tokens_total" and ("prompt_version", str(version.version)) in key[1]
+    )
+    assert prompt_tokens > 0
