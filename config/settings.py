@@ -254,7 +254,9 @@ AGENT_GROUNDING_SAFE_TEXT = env_str(
 )
 AGENT_MAX_HISTORY_MESSAGES = env_int("AGENT_MAX_HISTORY_MESSAGES", 20)
 AGENT_MAX_TRAINING_EXAMPLES = env_int("AGENT_MAX_TRAINING_EXAMPLES", 12)
-AGENT_DEDUPE_WINDOW_SECONDS = env_int("AGENT_DEDUPE_WINDOW_SECONDS", 120)
+# ManyChat retries only a request it got no answer to within its 10 s timeout: 20 s covers that timeout and
+# the retry's trip; a repeat after a reply to the lead is a new message whatever the window (agent/dedupe.py).
+AGENT_DEDUPE_WINDOW_SECONDS = env_int("AGENT_DEDUPE_WINDOW_SECONDS", 20)
 AGENT_WEBHOOK_MAX_BODY_BYTES = env_int("AGENT_WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
 # A turn that has not completed this long after the message arrived is retried (beat + retry_turns).
 AGENT_RETRY_AFTER_SECONDS = env_int("AGENT_RETRY_AFTER_SECONDS", 120)
@@ -413,6 +415,11 @@ READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 1.0)
 OPS_HEARTBEAT_INTERVAL_SECONDS = env_float("OPS_HEARTBEAT_INTERVAL_SECONDS", 30.0)
 OPS_HEARTBEAT_MAX_AGE_SECONDS = env_float("OPS_HEARTBEAT_MAX_AGE_SECONDS", 180.0)
 READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", False)
+# A queue of its own for the model-bound turn task, so turns never wait behind crediting, evaluations and
+# rehearsals: set AGENT_TURN_QUEUE=turns and run one worker with `-Q turns` and another with `-Q celery`.
+AGENT_TURN_QUEUE = env_str("AGENT_TURN_QUEUE", "")
+if AGENT_TURN_QUEUE:
+    CELERY_TASK_ROUTES = {"agent.complete_turn": {"queue": AGENT_TURN_QUEUE}}
 CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": OPS_HEARTBEAT_INTERVAL_SECONDS}
 # Retention: message texts and activity details older than this many days are anonymised by a daily beat task
 # (rows, counts and per-version figures stay). Empty or 0 keeps everything.

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -102,3 +103,19 @@ def test_grafana_dashboard_only_charts_metrics_the_app_exports():
     assert charted, "the dashboard charts nothing"
     unknown = sorted(name for name in charted if name not in exported)
     assert unknown == []
+
+
+def test_the_turn_task_can_have_a_queue_of_its_own(tmp_path):
+    script = (
+        "import django, os\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
+        "django.setup()\n"
+        "from config.celery import app\n"
+        "print(app.amqp.router.route({}, 'agent.complete_turn')['queue'].name)\n"
+    )
+    env = {**os.environ, "AGENT_TURN_QUEUE": "turns", "DJANGO_DEBUG": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "turns"
