@@ -19,18 +19,29 @@ from django.db.models import QuerySet
 
 from prompts.selectors import active_prompt_version
 from training.models import ExampleStatus, ExampleType, TrainingExample
+from training.review.export import (
+    CONVERSATIONAL_FORMATS,
+    FORMAT_CONVERSATIONAL,
+    conversational_lines,
+)
 
 FORMAT_CHAT = "openai-chat"
 FORMAT_PREFERENCE = "preference"
-FORMATS = (FORMAT_CHAT, FORMAT_PREFERENCE)
+# Conversational formats for open-weights trainers (training/review/export.py), validated by JSON Schema.
+FORMATS = (FORMAT_CHAT, FORMAT_PREFERENCE, *CONVERSATIONAL_FORMATS)
 ROLES = ("system", "user", "assistant")
 
 SkipCallback = Callable[[int, list[str]], None]
 
 
-def _examples(*, fmt: str) -> QuerySet[TrainingExample]:
-    queryset = TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
-    if fmt == FORMAT_CHAT:
+def _examples(*, fmt: str, filters: Any = None) -> QuerySet[TrainingExample]:
+    # Retired examples no longer shape the agent, so they are not exported either.
+    queryset = TrainingExample.objects.filter(status=ExampleStatus.APPROVED, retired_at__isnull=True)
+    if filters is not None:  # training.review.selectors.ExampleFilters from the library page or the API
+        from training.review.selectors import examples_filtered
+
+        queryset = queryset.filter(pk__in=examples_filtered(filters=filters).values("pk"))
+    if fmt in (FORMAT_CHAT, FORMAT_CONVERSATIONAL):
         queryset = queryset.exclude(example_type=ExampleType.BAD)
     else:
         queryset = queryset.filter(example_type=ExampleType.CORRECTION)
@@ -148,13 +159,23 @@ def training_export_validate(*, row: Any, fmt: str) -> list[str]:
     return [f"unknown format {fmt!r}"]
 
 
-def training_export_lines(*, fmt: str, on_skip: SkipCallback | None = None) -> Iterator[str]:
+def training_export_lines(
+    *, fmt: str, on_skip: SkipCallback | None = None, filters: Any = None
+) -> Iterator[str]:
     """Validated JSONL lines (each ending in a newline) for the approved examples, streamed in batches."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     active = active_prompt_version()
     fallback = active.content if active is not None else ""
-    for example in _examples(fmt=fmt).iterator(chunk_size=500):
+    if fmt in CONVERSATIONAL_FORMATS:
+        yield from conversational_lines(
+            examples=_examples(fmt=fmt, filters=filters).iterator(chunk_size=500),
+            fmt=fmt,
+            system_for=lambda example: _prompt_in_force(example=example, fallback=fallback),
+            on_skip=on_skip,
+        )
+        return
+    for example in _examples(fmt=fmt, filters=filters).iterator(chunk_size=500):
         row = training_export_row(
             example=example, fmt=fmt, system=_prompt_in_force(example=example, fallback=fallback)
         )

@@ -10,7 +10,10 @@ from rest_framework.views import APIView
 
 from config.api import HasPerm
 from leads import roles
+from leads.models import Channel
 from training.export import FORMATS, training_export_lines
+from training.models import ExampleStatus, ExampleType
+from training.review.selectors import SOURCES, ExampleFilters
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,13 @@ class TrainingExportApi(APIView):
             ref_name = "TrainingExportInput"
 
         format = serializers.ChoiceField(choices=FORMATS)
+        # The example library's filters (training.review): which approved examples to export.
+        example_type = serializers.ChoiceField(choices=ExampleType.choices, required=False)
+        source = serializers.ChoiceField(choices=[value for value, _ in SOURCES], required=False)
+        channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+        created_from = serializers.DateField(required=False)
+        created_to = serializers.DateField(required=False)
+        q = serializers.CharField(required=False, max_length=200, allow_blank=True)
 
     @extend_schema(
         operation_id="training_export",
@@ -44,12 +54,14 @@ class TrainingExportApi(APIView):
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
         fmt = data.validated_data["format"]
+        chosen = {key: value for key, value in data.validated_data.items() if key != "format"}
+        filters = ExampleFilters(status=ExampleStatus.APPROVED, **chosen) if chosen else None
 
         def skipped(example_id: int, errors: list[str]) -> None:
             logger.warning("export %s: skipped example %s: %s", fmt, example_id, "; ".join(errors))
 
         response = StreamingHttpResponse(
-            training_export_lines(fmt=fmt, on_skip=skipped), content_type="application/jsonl"
+            training_export_lines(fmt=fmt, on_skip=skipped, filters=filters), content_type="application/jsonl"
         )
         response["Content-Disposition"] = f'attachment; filename="training_{fmt}.jsonl"'
         return response

@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views import View
 
 from leads import roles
@@ -211,11 +211,11 @@ class LibraryView(LoginRequiredMixin, PermissionRequiredMixin, View):
             example.source = selectors.example_source(example)
         query = request.GET.copy()
         query.pop("page", None)
-        export_query = {"status": filters.status}
+        export_params = {}
         for key in ("example_type", "source", "channel", "created_from", "created_to", "q"):
             value = getattr(filters, key)
             if value:
-                export_query[key] = value.isoformat() if hasattr(value, "isoformat") else value
+                export_params[key] = value.isoformat() if hasattr(value, "isoformat") else value
         return render(
             request,
             "training/library.html",
@@ -224,7 +224,7 @@ class LibraryView(LoginRequiredMixin, PermissionRequiredMixin, View):
                 "page": page,
                 "examples": examples,
                 "query": query.urlencode(),
-                "export_query": export_query,
+                "export_query": urlencode(export_params),
             },
         )
 
