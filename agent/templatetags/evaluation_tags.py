@@ -36,6 +36,7 @@ def evaluation_panel(context: template.Context) -> dict[str, Any]:
     return {
         "csrf_token": context.get("csrf_token"),
         "can_evaluate": bool(user and user.has_perm(roles.PERM_CREATE_PROMPT)),
+        "choices": context.get("history") or [],  # the version picker (prompt page's history page)
         "active": active,
         "candidate": candidate,
         "against": active

@@ -28,6 +28,16 @@
     });
   });
 
+  // The evaluation's version picker names the chosen version on its button.
+  var picker = document.getElementById("evaluate-version");
+  var evaluate = document.querySelector("[data-testid=evaluate]");
+  if (picker && evaluate) {
+    picker.addEventListener("change", function () {
+      var label = picker.options[picker.selectedIndex].text.replace(/ \(active\)$/, "");
+      evaluate.textContent = "Test " + label + " against approved examples";
+    });
+  }
+
   // Unsaved edits: warn before leaving, not when the form itself is submitted.
   var form = document.querySelector("form[data-unsaved-warning]");
   if (form) {
