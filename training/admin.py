@@ -47,7 +47,8 @@ class TrainingExampleAdmin(admin.ModelAdmin):
         # A pending example's content, saved by the same service as the API (lock, rules, activity).
         editable = services.EDITABLE_FIELDS
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
-        services.training_example_update(example=obj, user=request.user, data=data)
+        if data:  # a decided example shows every field read-only: nothing to save
+            services.training_example_update(example=obj, user=request.user, data=data)
 
     @admin.display(description="Feedback")
     def short_feedback(self, obj: TrainingExample) -> str:

@@ -209,3 +209,41 @@ def test_stats_count_this_week_from_monday(operator):
     by_type = {value: count for _, value, count in stats["by_type"]}
     assert by_type == {"good": 1, "bad": 1, "correction": 0}
     assert current.pk != old.pk
+
+
+def test_decide_bulk_decides_what_it_may_and_names_what_it_skipped(manager, operator):
+    pending = TrainingExampleFactory(submitted_by=operator)
+    also_pending = TrainingExampleFactory(submitted_by=operator)
+    decided = TrainingExampleFactory(submitted_by=operator)
+    services.training_examples_decide_bulk(
+        example_ids=[decided.pk], reviewer=manager, action=services.BulkAction.REJECT
+    )
+
+    result = services.training_examples_decide_bulk(
+        example_ids=[pending.pk, decided.pk, also_pending.pk, 999999],
+        reviewer=manager,
+        action=services.BulkAction.APPROVE,
+        note="ok",
+    )
+    assert result.done == 2
+    assert [example_id for example_id, _ in result.skipped] == [decided.pk]
+    assert result.done_message == "Approved 2 example(s)."
+    assert result.skipped_message.startswith(f"Skipped #{decided.pk}: This example was already rejected")
+    statuses = dict(TrainingExample.objects.values_list("pk", "status"))
+    assert (statuses[pending.pk], statuses[also_pending.pk], statuses[decided.pk]) == (
+        "approved",
+        "approved",
+        "rejected",
+    )
+
+
+def test_decide_bulk_without_the_permission_decides_nothing(operator):
+    example = TrainingExampleFactory()
+    result = training_examples_decide_bulk(
+        example_ids=[example.pk], reviewer=operator, action=BulkAction.REOPEN
+    )
+    assert result.done == 0 and result.skipped == (
+        (example.pk, "Your role may not reopen training examples."),
+    )
+    example.refresh_from_db()
+    assert example.status == "pending"
