@@ -239,11 +239,10 @@ def test_decide_bulk_decides_what_it_may_and_names_what_it_skipped(manager, oper
 
 def test_decide_bulk_without_the_permission_decides_nothing(operator):
     example = TrainingExampleFactory()
-    result = training_examples_decide_bulk(
-        example_ids=[example.pk], reviewer=operator, action=BulkAction.REOPEN
+    result = services.training_examples_decide_bulk(
+        example_ids=[example.pk], reviewer=operator, action=services.BulkAction.REOPEN
     )
-    assert result.done == 0 and result.skipped == (
-        (example.pk, "Your role may not reopen training examples."),
-    )
+    assert result.done == 0
+    assert result.skipped == ((example.pk, "Your role may not reopen training examples."),)
     example.refresh_from_db()
     assert example.status == "pending"
