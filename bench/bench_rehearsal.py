@@ -34,6 +34,7 @@ LONG_FACTS = {
     "team size": "four people",
     "location": "Lyon",
     "concern": "contract length",
+    "experience": "tried a competitor last year",
 }
 
 
