@@ -77,7 +77,9 @@ class CatalogView(LoginRequiredMixin, PermissionRequiredMixin, View):
             messages.error(request, "That action could not be understood.")
             return redirect("dashboard:catalog")
         try:
-            handler(request)
+            response = handler(request)
+            if response is not None:
+                return response
         except PermissionDenied as exc:
             messages.error(request, str(exc) or "Your role may not do this.")
         except ValidationError as exc:
@@ -123,9 +125,10 @@ class CatalogView(LoginRequiredMixin, PermissionRequiredMixin, View):
         messages.success(
             request,
             f"Catalog v{release.catalog_version.number} saved with draft prompt v{release.draft.version}: "
-            f"activate it (or propose it for release) from the prompt page. "
+            f"ask for its release below. "
             f"{release.stale_flagged} approved example(s) quote a changed fact and wait for re-review.",
         )
+        return redirect("dashboard:prompt_version", version_id=release.draft.pk)
 
     def _resolve_stale(self, request):
         if not request.user.has_perm("agent.change_staleexample"):

@@ -46,6 +46,8 @@ def test_a_manager_edits_and_releases_through_the_page(client, manager):
     assert "Catalog v1 saved with draft prompt v2" in body
     draft = PromptVersion.objects.get(version=2)
     assert draft.catalog_version.number == 1 and not draft.is_active
+    # The manager lands on the draft, where it is asked for release.
+    assert response.redirect_chain[-1][0] == f"/dashboard/training/prompt/versions/{draft.pk}/"
 
 
 def test_page_errors_name_the_field_and_write_nothing(client, manager):
