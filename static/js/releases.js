@@ -59,7 +59,7 @@
       }
     });
     // A refused save comes back with the edits: they are still unsaved.
-    if (document.querySelector(".errors, .messages .error, [data-level='error']")) {
+    if (document.querySelector(".errors, .flash-error")) {
       initial = new FormData();
     }
   }
