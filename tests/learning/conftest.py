@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.e2e.conftest import demo, new_page, pytest_runtest_call  # noqa: F401 (browser fixtures, hook)
 from training.models import ExampleStatus, ExampleType, TrainingExample
 from training.retrieval.selectors import vector_cache_clear
 from training.review.fields import DECIDED_AT

@@ -1,0 +1,223 @@
+"""Time the agent's example selection (training.retrieval) beside the method it replaced, in one run.
+
+    # full-text ranking among 100k approved examples (PostgreSQL)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h8_bench_fts .venv/bin/python bench/bench_retrieval.py
+    # embedding similarity among 10k approved examples (the fake OpenAI server's embeddings endpoint)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h8_bench_emb .venv/bin/python bench/bench_retrieval.py \\
+        --examples 10000 --embeddings [--dims 1536]
+
+The database is migrated and filled with approved examples on the first run (kept for the next runs).
+Each run alternates the two methods over the same lead messages, so both see the same cache and load:
+
+* today's method (before issue #18): word overlap over the 200 most recently approved, one query;
+* retrieval: `training.selectors.training_examples_for_prompt` as the agent calls it (full text, or with
+  --embeddings: the query's embedding over HTTP, the vector cache's check, numpy, one read).
+
+Prints medians and p95 in milliseconds, the ratio, and whether the relevant example was found (a planted
+old example that only retrieval can reach). Targets (2-core machine): full text median under 30 ms on
+100k; embeddings median under 50 ms on 10k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench.dataset.words import AGENT_LINES, CITIES, LEAD_LINES  # noqa: E402
+from training.models import ExampleStatus, ExampleType, TrainingExample  # noqa: E402
+from training.retrieval.models import ExampleEmbedding  # noqa: E402
+from training.retrieval.selectors import vector_cache_clear  # noqa: E402
+from training.review.fields import DECIDED_AT  # noqa: E402
+from training.selectors import training_examples_for_prompt  # noqa: E402
+
+LIMIT = 12
+PLANTED = "Could my payment be refunded if the onboarding disappoints?"
+PLANTED_QUERY = "are refunds possible?"
+_WORD = re.compile(r"[^\W_]{3,}")
+_TAGS = re.compile(r"\{\w+\}")
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    words = {w.lower() for line in LEAD_LINES + AGENT_LINES for w in _WORD.findall(_TAGS.sub("", line))}
+    words |= {c.lower() for c in CITIES if isinstance(c, str)}
+    base = sorted(words)
+    # Inflected and compound variants: a vocabulary of a few thousand words, like real DMs.
+    extra = {f"{a}{b}" for a in base[:60] for b in ("s", "ing", "ed", "er")}
+    extra |= {
+        f"{a}{b}" for a, b in zip(rng.sample(base, len(base)), rng.sample(base, len(base)), strict=True)
+    }
+    return base + sorted(extra)
+
+
+def lead_line(rng: random.Random, vocab: list[str]) -> str:
+    line = rng.choice(LEAD_LINES).replace("{city}", rng.choice(CITIES)).replace("{n}", str(rng.randint(2, 9)))
+    line = line.replace("{month}", "March")
+    return f"{line} {' '.join(rng.sample(vocab, rng.randint(2, 5)))}".replace("refund", "return")
+
+
+def seed(*, count: int, rng: random.Random) -> None:
+    approved = TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
+    if approved.count() == count and approved.filter(user_message=PLANTED).exists():
+        return
+    print(f"seeding {count} approved examples ...", flush=True)
+    TrainingExample.objects.all().delete()
+    vocab = vocabulary(rng)
+    now = timezone.now()
+    TrainingExample.objects.create(
+        user_message=PLANTED,
+        ai_response="Yes: a full refund within 14 days.",
+        feedback="Policy answer.",
+        example_type=ExampleType.GOOD,
+        status=ExampleStatus.APPROVED,
+        **{DECIDED_AT: now - timedelta(days=900)},
+    )
+    batch = []
+    for i in range(count - 1):
+        kind = rng.choice((ExampleType.GOOD, ExampleType.GOOD, ExampleType.BAD, ExampleType.CORRECTION))
+        batch.append(
+            TrainingExample(
+                user_message=lead_line(rng, vocab),
+                ai_response=rng.choice(AGENT_LINES).replace("{name}", "Ana").replace("{city}", "Lima"),
+                expected_response="Plans start at 49 a month; shall I send the details?"
+                if kind == ExampleType.CORRECTION
+                else "",
+                feedback="Seeded for the retrieval benchmark.",
+                example_type=kind,
+                status=ExampleStatus.APPROVED,
+                **{DECIDED_AT: now - timedelta(minutes=i)},
+            )
+        )
+        if len(batch) == 5000:
+            TrainingExample.objects.bulk_create(batch)
+            batch = []
+    TrainingExample.objects.bulk_create(batch)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE training_examples")
+
+
+def baseline(*, lead_message: str, limit: int) -> list[dict[str, str]]:
+    """training_examples_for_prompt as it was before issue #18 (kept verbatim for the comparison)."""
+    rows = list(
+        TrainingExample.objects.filter(status=ExampleStatus.APPROVED)
+        .order_by(f"-{DECIDED_AT}", "-id")
+        .values("id", "example_type", "user_message", "ai_response", "expected_response", "feedback")[:200]
+    )
+    query = {w.lower() for w in _WORD.findall(lead_message)}
+    scored = sorted(
+        enumerate(rows),
+        key=lambda pair: (-len(query & {w.lower() for w in _WORD.findall(pair[1]["user_message"])}), pair[0]),
+    )
+    chosen, used = [], 0
+    for _, row in scored:
+        item = {
+            k: (row[k] or "")[:500] for k in ("user_message", "ai_response", "expected_response", "feedback")
+        }
+        size = sum(len(v) for v in item.values())
+        if used + size > 6000:
+            continue
+        chosen.append({"id": row["id"], **item})
+        used += size
+        if len(chosen) >= limit:
+            break
+    return chosen
+
+
+def timed(fn, message: str) -> tuple[float, list]:
+    started = time.perf_counter()
+    result = fn(lead_message=message, limit=LIMIT)
+    return (time.perf_counter() - started) * 1000, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--examples", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--embeddings", action="store_true")
+    parser.add_argument("--dims", type=int, default=1536)
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("Run against PostgreSQL: set DATABASE_URL (see the docstring).")
+    call_command("migrate", verbosity=0)
+    rng = random.Random(18)
+    seed(count=args.examples, rng=rng)
+    fake = None
+    if args.embeddings:
+        from tests.fakes.fake_openai import FakeOpenAI
+
+        fake = FakeOpenAI().start()
+        fake.embedding_dims = args.dims
+        fake.embedding_synonyms.update({"refunds": "refund", "refunded": "refund", "return": "refund"})
+        settings.OPENAI_API_KEY = "sk-bench"
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_EMBEDDINGS_MODEL = "fake-embedding"
+        missing = TrainingExample.objects.exclude(embedding__model="fake-embedding").count()
+        if missing:
+            from training.retrieval.tasks import embed_missing
+
+            print(f"embedding {missing} examples through the fake server ...", flush=True)
+            started = time.perf_counter()
+            while embed_missing.apply().get():
+                pass
+            print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+        vector_cache_clear()
+        cold, _ = timed(training_examples_for_prompt, "warm up the vector cache")
+        print(
+            f"vector cache cold load: {cold:.1f} ms ({ExampleEmbedding.objects.count()} vectors, {args.dims} dims)"
+        )
+    vocab = vocabulary(rng)
+    messages = [lead_line(rng, vocab) for _ in range(49)] + [PLANTED_QUERY]
+    for message in messages[:5]:  # warm both paths
+        baseline(lead_message=message, limit=LIMIT)
+        training_examples_for_prompt(lead_message=message, limit=LIMIT)
+    old_ms, new_ms = [], []
+    for run in range(args.runs):
+        message = messages[run % len(messages)]
+        elapsed, _ = timed(baseline, message)
+        old_ms.append(elapsed)
+        elapsed, _ = timed(training_examples_for_prompt, message)
+        new_ms.append(elapsed)
+    planted = TrainingExample.objects.get(user_message=PLANTED).pk
+    found_new = planted in [
+        i["id"] for i in training_examples_for_prompt(lead_message=PLANTED_QUERY, limit=LIMIT)
+    ]
+    found_old = planted in [i["id"] for i in baseline(lead_message=PLANTED_QUERY, limit=LIMIT)]
+    if fake is not None:
+        fake.stop()
+
+    def p95(values: list[float]) -> float:
+        return sorted(values)[int(len(values) * 0.95) - 1]
+
+    mode = "embeddings" if args.embeddings else "full text"
+    target = 50.0 if args.embeddings else 30.0
+    old_median, new_median = statistics.median(old_ms), statistics.median(new_ms)
+    print(f"{args.examples} approved examples, {args.runs} selections of {LIMIT}, {mode}")
+    print(
+        f"  today's method (200 newest, word overlap): median {old_median:.2f} ms, p95 {p95(old_ms):.2f} ms"
+    )
+    print(f"  retrieval ({mode}):                   median {new_median:.2f} ms, p95 {p95(new_ms):.2f} ms")
+    print(f"  ratio retrieval / today: {new_median / old_median:.2f}")
+    print(f"  planted old example found: retrieval {found_new}, today's method {found_old}")
+    print(f"  target median < {target:.0f} ms: {'met' if new_median < target else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
