@@ -180,9 +180,8 @@ def main() -> None:
             print(f"  {time.perf_counter() - started:.1f} s", flush=True)
         vector_cache_clear()
         cold, _ = timed(training_examples_for_prompt, "warm up the vector cache")
-        print(
-            f"vector cache cold load: {cold:.1f} ms ({ExampleEmbedding.objects.count()} vectors, {args.dims} dims)"
-        )
+        vectors = ExampleEmbedding.objects.count()
+        print(f"vector cache cold load: {cold:.1f} ms ({vectors} vectors, {args.dims} dims)")
     vocab = vocabulary(rng)
     messages = [lead_line(rng, vocab) for _ in range(49)] + [PLANTED_QUERY]
     for message in messages[:5]:  # warm both paths
