@@ -122,7 +122,9 @@ class BufferingThreadWorker(ThreadWorker):
         with self._lock:
             self._arriving.pop(id(conn), None)
             self.poller.unregister(client)
-        conn.sock.replay = bytes(conn.buffer)
+        # Appended: bytes of the previous request the app never read (a body refused by its length) are
+        # still to be skipped by the parser before this request.
+        conn.sock.replay += bytes(conn.buffer)
         conn.buffer = bytearray()
         self.enqueue_req(conn)
 

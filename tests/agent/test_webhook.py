@@ -180,7 +180,8 @@ def test_query_count_is_pinned_for_a_returning_lead(
     # lead+conversation, 2 updates, history, message insert, active prompt, examples, reply insert +
     # inbound update: 9 statements. The test's outer transaction turns each of the two atomic blocks
     # into a savepoint pair, counted here (in production they are BEGIN/COMMIT).
-    with django_assert_num_queries(13):
+    # Two more (D1): the response claims the reply's delivery, and marks it returned once written.
+    with django_assert_num_queries(15):
         response = webhook(flat_body(text="second"))
     assert texts(response) == ["Thanks! How can I help?"]
 
@@ -394,7 +395,9 @@ def test_a_database_failure_after_storing_still_answers_200_and_keeps_the_messag
     assert response.status_code == 200
     assert response.json()["content"]["messages"]  # the fallback line, never a 5xx
     inbound = Message.objects.get(role=MessageRole.LEAD)
-    assert inbound.delivery_status == DeliveryStatus.RECEIVED  # left for the retry sweep
+    # Left for the retry sweep as a counted, flagged failure (D10: the sweep's retries stay bounded).
+    assert inbound.delivery_status == DeliveryStatus.FAILED and inbound.attempts == 1
+    assert inbound.conversation.lead.needs_human is True
 
 
 def test_beat_task_finishes_stalled_turns_in_eager_mode(

@@ -62,6 +62,10 @@ def test_hostile_json_is_a_400_naming_the_body_and_nothing_is_written(agent, raw
     ids=["lone high", "cut emoji", "valid pair", "NUL", "surrogate id", "NUL id", "surrogate name"],
 )
 def test_lone_surrogates_and_nul_are_stored_clean_and_answered(agent, body, stored):
+    if (
+        "message_id" not in body
+    ):  # a redelivery is recognised by its id (a repeated text may be a new message)
+        body = body[:-1] + ',"message_id":"mid-1"}'
     response = _webhook(body.encode())
     assert response.status_code == 200
     assert response.json()["content"]["messages"][0]["text"] == "Hello there!"
