@@ -48,7 +48,7 @@ def _database_url() -> str:
 def test_killing_the_worker_mid_run_then_restarting_finishes_without_replaying_finished_plays(
     broker, fake_openai, versions, make_scenario, settings
 ):
-    fake_openai.play_rehearsal(delay=0.25)  # ~1.25 s a play: the kill lands mid-run
+    fake_openai.play_rehearsal(delay=0.4)  # ~2 s a play: the kill lands mid-run
     for number in range(4):
         make_scenario(title=f"Scenario {number}")
     settings.REHEARSAL_PLAY_STALE_SECONDS = 3
@@ -61,7 +61,8 @@ def test_killing_the_worker_mid_run_then_restarting_finishes_without_replaying_f
     try:
         run = services.rehearsal_run_create(version=versions["good"], repeats=3)  # queued on commit
         done = RehearsalPlay.objects.filter(run=run, status=RehearsalStatus.DONE)
-        assert wait_until(lambda: done.count() >= 3, 90), worker.output()
+        running = RehearsalPlay.objects.filter(run=run, status=RehearsalStatus.RUNNING)
+        assert wait_until(lambda: done.count() >= 3 and running.exists(), 90, every=0.05), worker.output()
         worker.kill()
         before = {p.pk: (p.finished_at, p.attempts) for p in done}
         in_flight = set(
