@@ -7,8 +7,9 @@ from tests.factories import LeadFactory, NotificationFactory, TrainingExampleFac
 pytestmark = pytest.mark.django_db
 
 # Lead page: session, user, the context processor (unread count, role groups, permissions x2), the lead
-# (with assignee), its transcript (with prompt versions), the flagged examples and the activity log.
-LEAD_PAGE_QUERIES = 10
+# (with assignee), its transcript (with prompt versions), the flagged examples, the examples each agent reply
+# was written with (training.retrieval, one query) and the activity log.
+LEAD_PAGE_QUERIES = 11
 
 
 @pytest.mark.parametrize("rows", [2, 20])
