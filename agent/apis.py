@@ -178,9 +178,16 @@ class ManyChatWebhookApi(APIView):
                 request=request,
                 response=response,
                 on_written=lambda: turn.reply_confirm_returned(message_id=reply_id),
-                on_lost=lambda: logger.warning("webhook: reply %s not written, left to the sweep", reply_id),
+                on_lost=lambda: _reply_lost(reply_id),
             )
         return response
+
+
+def _reply_lost(reply_id: int) -> None:
+    logger.warning(
+        "webhook: reply %s not written (the client had gone): left to a retry or the sweep", reply_id
+    )
+    turn.reply_release(message_id=reply_id)
 
 
 def _inbound_store_or_retry(*, inbound):

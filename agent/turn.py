@@ -558,7 +558,8 @@ def _reply_wait(*, stored: StoredInbound, until: float) -> Message | None:
     """The inbound message's agent reply, waiting until `until` (monotonic) for an attempt still running."""
     while True:
         reply = Message.objects.filter(in_reply_to_id=stored.message.pk, role=MessageRole.AGENT).first()
-        if reply is not None or time.monotonic() >= until:
+        in_flight = reply is not None and reply.delivery_status == DeliveryStatus.UNKNOWN
+        if (reply is not None and not in_flight) or time.monotonic() >= until:
             return reply
         time.sleep(0.2)
 
@@ -572,7 +573,7 @@ def turn_replay(*, stored: StoredInbound, until: float | None = None) -> TurnOut
     one holds it or the turn went to the task: they deliver it.
     """
     reply = stored.reply
-    if reply is None and until is not None:
+    if until is not None and (reply is None or reply.delivery_status == DeliveryStatus.UNKNOWN):
         reply = _reply_wait(stored=stored, until=until)
     if reply is not None and reply.delivery_status == DeliveryStatus.RETURNED:
         body = manychat.dynamic_block_build(channel=stored.lead.channel, text=reply.text)
@@ -588,10 +589,10 @@ def turn_replay(*, stored: StoredInbound, until: float | None = None) -> TurnOut
 
 
 def reply_confirm_returned(*, message_id: int) -> bool:
-    """The server wrote the webhook body carrying this reply: it reached ManyChat (unless sent meanwhile)."""
-    confirmed = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING).update(
-        delivery_status=DeliveryStatus.RETURNED
-    )
+    """The server wrote the webhook body carrying this (claimed) reply: it reached ManyChat."""
+    confirmed = Message.objects.filter(
+        pk=message_id, delivery_status__in=[DeliveryStatus.UNKNOWN, DeliveryStatus.PENDING]
+    ).update(delivery_status=DeliveryStatus.RETURNED)
     return bool(confirmed)
 
 
@@ -608,6 +609,15 @@ def reply_deliver(*, reply: Message, lead: Lead, actions: ManyChatActions | None
     except manychat.ManyChatError as exc:
         # Refused (token, window, 3021/3031, 304X, error with 200): undeliverable, the lead flagged, admins
         # alerted once per cause. No answer after sending: "unknown", never resent. Else pending, retried.
+def reply_release(*, message_id: int) -> bool:
+    """The webhook body carrying this claimed reply was not written (ManyChat had gone): pending again, so
+    a retry of the message or the sweep (through sendContent) delivers it."""
+    released = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.UNKNOWN).update(
+        delivery_status=DeliveryStatus.PENDING
+    )
+    return bool(released)
+
+
         status = manychat_delivery.delivery_failure_record(message_id=reply.pk, lead=lead, error=exc)
         if status == DeliveryStatus.PENDING:
             raise DeliveryRetryable(str(exc)) from exc

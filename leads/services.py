@@ -262,7 +262,9 @@ def message_claim_delivery(*, message_id: int, attempts: int) -> bool:
     from leads.models import DeliveryStatus, Message
 
     claimed = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.PENDING, attempts=attempts)
-    return bool(claimed.update(attempts=models.F("attempts") + 1))
+    # In flight it reads "unknown" (maybe sent): no one else claims it until the sender records the outcome
+    # (sent, pending again, undeliverable), so a second task or the sweep never sends it twice.
+    return bool(claimed.update(attempts=models.F("attempts") + 1, delivery_status=DeliveryStatus.UNKNOWN))
 
 
 def message_set_delivery(*, message_id: int, status: str, error: str = "") -> None:

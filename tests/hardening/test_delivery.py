@@ -98,7 +98,9 @@ def test_a_reply_whose_response_was_lost_is_sent_once_by_the_sweep(agent, fake_m
     outcome = turn.turn_run_in_webhook(stored=stored, started=__import__("time").monotonic())
     assert outcome.confirm and outcome.reply is not None
     reply = Message.objects.get(pk=outcome.reply.pk)
-    assert reply.delivery_status == DeliveryStatus.PENDING  # not counted as delivered
+    assert reply.delivery_status == DeliveryStatus.UNKNOWN  # in flight: not counted as delivered
+    assert selectors.turn_list_incomplete().undelivered == []  # and no one else sends it meanwhile
+    turn.reply_release(message_id=reply.pk)  # the server could not write it (config.confirm: on_lost)
     due = selectors.turn_list_incomplete()
     assert due.undelivered == [stored.message.pk]
     from agent.tasks import retry_incomplete_turns
@@ -114,7 +116,8 @@ def test_a_retry_while_the_reply_is_unconfirmed_carries_it_and_the_sweep_does_no
         inbound=turn.InboundMessage(subscriber_id="5002", text="price?", message_id="b")
     )
     first = turn.turn_run_in_webhook(stored=stored, started=__import__("time").monotonic())
-    assert first.confirm  # ... and its write is lost: the reply stays pending (attempt 1 claimed)
+    assert first.confirm
+    turn.reply_release(message_id=first.reply.pk)  # ... and its write is lost
     response = _webhook({"subscriber_id": "5002", "text": "price?", "message_id": "b"})
     assert [m["text"] for m in response.json()["content"]["messages"]] == ["Here you go."]
     reply = Message.objects.get(pk=first.reply.pk)
