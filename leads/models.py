@@ -208,6 +208,14 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_conversation_time_idx"),
             models.Index(fields=["prompt_version", "created_at"], name="message_version_time_idx"),
+            # Per-version figures (prompts.selectors): one grouped pass over the agent's replies, read from
+            # the index alone on PostgreSQL (the tokens ride along; SQLite ignores INCLUDE).
+            models.Index(
+                fields=["prompt_version", "created_at"],
+                include=["prompt_tokens", "completion_tokens", "latency_ms"],
+                condition=Q(role="agent"),
+                name="message_agent_version_idx",
+            ),
             models.Index(fields=["role", "delivery_status"], name="message_role_status_idx"),
         ]
 

@@ -1,7 +1,11 @@
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Length
+
+if TYPE_CHECKING:
+    from prompts.selectors import Figures
 
 
 class PromptVersion(models.Model):
@@ -31,17 +35,16 @@ class PromptVersion(models.Model):
     unsupported_params = models.JSONField(default=list, blank=True)
     # The catalog (prompts.catalog) released with this version: the only facts its replies may state.
     catalog_version = models.ForeignKey(
-        "prompts.CatalogVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="prompt_versions"
+        "prompts.CatalogVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="prompt_versions",
     )
     activated_at = models.DateTimeField(null=True, blank=True)
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # Performance figures: caches derived from PromptVersionConversation rows by prompts.tasks, never
-    # incremented in Python.
-    total_conversations = models.PositiveIntegerField(default=0)
-    qualified_conversations = models.PositiveIntegerField(default=0)
-    total_replies = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -53,7 +56,7 @@ class PromptVersion(models.Model):
                 fields=["is_active"], condition=Q(is_active=True), name="prompt_one_active_version"
             ),
             models.CheckConstraint(condition=Q(version__gte=1), name="prompt_version_positive"),
-            models.CheckConstraint(condition=Q(content__length__gt=0), name="prompt_content_not_empty"),
+            models.CheckConstraint(condition=~Q(content=""), name="prompt_content_not_empty"),
             models.CheckConstraint(
                 condition=Q(reasoning_effort__in=["", "minimal", "low", "medium", "high"]),
                 name="prompt_reasoning_effort_valid",
@@ -66,24 +69,45 @@ class PromptVersion(models.Model):
                 condition=Q(max_output_tokens__isnull=True) | Q(max_output_tokens__gte=16),
                 name="prompt_max_output_tokens_min",
             ),
-            models.CheckConstraint(
-                condition=Q(qualified_conversations__lte=models.F("total_conversations")),
-                name="prompt_qualified_lte_total",
-            ),
         ]
 
     def __str__(self) -> str:
         return f"v{self.version}{' (active)' if self.is_active else ''}"
 
+    # --- Performance figures: never stored on the row, always counted from the fact rows ----------------
+    # (prompts.selectors.prompt_version_results, the one place every page and the API read them from).
+
+    def _figures(self) -> "Figures":
+        results = getattr(self, "results", None)  # attached by prompts.selectors to listed versions
+        if results is not None:
+            return results.all_time
+        cached = self.__dict__.get("_figures_cache")
+        if cached is None:
+            from prompts.selectors import prompt_version_results
+
+            cached = prompt_version_results(versions=[self])[self.pk].all_time
+            self.__dict__["_figures_cache"] = cached
+        return cached
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.pop("_figures_cache", None)
+        super().refresh_from_db(*args, **kwargs)
+
+    @property
+    def total_conversations(self) -> int:
+        return self._figures().conversations
+
+    @property
+    def qualified_conversations(self) -> int:
+        return self._figures().qualified
+
+    @property
+    def total_replies(self) -> int:
+        return self._figures().replies
+
     @property
     def success_rate(self) -> float | None:
-        if not self.total_conversations:
-            return None
-        return self.qualified_conversations / self.total_conversations
-
-
-# Registered so `content__length` can be used in the CHECK constraint above.
-models.TextField.register_lookup(Length)
+        return self._figures().success_rate
 
 
 class PromptVersionConversation(models.Model):
@@ -119,5 +143,5 @@ class PromptVersionConversation(models.Model):
         return f"v{self.prompt_version_id} in conversation {self.conversation_id}"
 
 
-from prompts.releases.models import *  # noqa: E402, F403 - the release models live in their own package
 from prompts.catalog.models import *  # noqa: E402, F403 - the catalog (offers, FAQ, versions)
+from prompts.releases.models import *  # noqa: E402, F403 - the release models live in their own package

@@ -13,14 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db.models import (
+    BooleanField,
+    Case,
     Count,
     F,
-    IntegerField,
-    OuterRef,
+    Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
+    When,
     Window,
 )
 from django.db.models.functions import Coalesce, Length, RowNumber
@@ -89,107 +90,169 @@ def wilson_interval(*, successes: int, trials: int, z: float = WILSON_Z_95) -> t
     return max(0.0, centre - margin), min(1.0, centre + margin)
 
 
-def _count(queryset: QuerySet) -> Coalesce:
-    return Coalesce(
-        Subquery(queryset.values("prompt_version").annotate(n=Count("*")).values("n")[:1]),
-        Value(0),
-        output_field=IntegerField(),
-    )
-
-
-def _tokens(queryset: QuerySet) -> Coalesce:
-    return Coalesce(
-        Subquery(
-            queryset.values("prompt_version")
-            .annotate(n=Sum(Coalesce("prompt_tokens", 0) + Coalesce("completion_tokens", 0)))
-            .values("n")[:1]
-        ),
-        Value(0),
-        output_field=IntegerField(),
-    )
+def _tokens() -> Coalesce:
+    return Coalesce("prompt_tokens", 0) + Coalesce("completion_tokens", 0)
 
 
 def prompt_version_list() -> QuerySet[PromptVersion]:
-    """Versions newest first, with their SQL figures annotated; the text itself is left out of the row."""
-    facts = PromptVersionConversation.objects.filter(prompt_version=OuterRef("pk"))
-    replies = Message.objects.filter(prompt_version=OuterRef("pk"), role=MessageRole.AGENT)
-    since = OuterRef("activated_at")
-    facts_since = facts.filter(last_reply_at__gte=since)
-    replies_since = replies.filter(created_at__gte=since)
+    """Versions newest first; the text itself is left out of the row. Figures come from
+    prompt_version_results (or prompt_version_list_with_results), never from the row."""
     return (
         PromptVersion.objects.select_related("author", "activated_by")
         .defer("content")
-        .annotate(
-            content_length=Length("content"),
-            r_conversations=_count(facts),
-            r_qualified=_count(facts.filter(qualified_at__isnull=False)),
-            r_replies=_count(replies),
-            r_tokens=_tokens(replies),
-            s_conversations=_count(facts_since),
-            # Qualified since activation counts only conversations the version also replied in since then,
-            # so it can never exceed the conversations figure beside it.
-            s_qualified=_count(facts_since.filter(qualified_at__gte=since)),
-            s_replies=_count(replies_since),
-            s_tokens=_tokens(replies_since),
-        )
+        .annotate(content_length=Length("content"))
         .order_by("-version")
     )
 
 
-def _middle_latencies(*, version_ids: Sequence[int], since_activation: bool) -> dict[int, float]:
-    """Median reply latency per version in one query, with window functions that SQLite and PostgreSQL share.
+@dataclass(frozen=True)
+class _Counts:
+    conversations: int = 0
+    qualified: int = 0
+    replies: int = 0
+    tokens: int = 0
 
-    Each version's latencies are ranked in SQL and only the one or two middle rows come back.
+
+_REPLIES, _FACTS = 1, 2
+
+
+def _counts(*, version_ids: Sequence[int]) -> dict[int, tuple[_Counts, _Counts]]:
+    """(all time, since activation) counts per version, in ONE grouped query over the fact tables.
+
+    Two GROUP BY prompt_version_id aggregates, one over the agent's replies (the covering partial index
+    message_agent_version_idx) and one over the conversation facts, joined by UNION ALL: the cost is one
+    pass over the rows of the versions asked for, not a correlated recount per version.
     """
-    queryset = Message.objects.filter(
-        prompt_version_id__in=version_ids, role=MessageRole.AGENT, latency_ms__isnull=False
-    )
-    if since_activation:
-        queryset = queryset.filter(
-            prompt_version__activated_at__isnull=False, created_at__gte=F("prompt_version__activated_at")
+    since_reply = Q(created_at__gte=F("prompt_version__activated_at"))
+    replies = (
+        Message.objects.filter(role=MessageRole.AGENT, prompt_version_id__in=version_ids)
+        .order_by()
+        .values("prompt_version_id")
+        .annotate(
+            kind=Value(_REPLIES),
+            a=Count("id"),
+            b=Coalesce(Sum(_tokens()), 0),
+            c=Count("id", filter=since_reply),
+            d=Coalesce(Sum(_tokens(), filter=since_reply), 0),
         )
-    partition = [F("prompt_version_id")]
-    ranked = queryset.annotate(
-        position=Window(RowNumber(), partition_by=partition, order_by=[F("latency_ms").asc(), F("id").asc()]),
-        size=Window(Count("id"), partition_by=partition),
+        .values_list("prompt_version_id", "kind", "a", "b", "c", "d")
+    )
+    since_fact = Q(last_reply_at__gte=F("prompt_version__activated_at"))
+    facts = (
+        PromptVersionConversation.objects.filter(prompt_version_id__in=version_ids)
+        .order_by()
+        .values("prompt_version_id")
+        .annotate(
+            kind=Value(_FACTS),
+            a=Count("id"),
+            b=Count("id", filter=Q(qualified_at__isnull=False)),
+            c=Count("id", filter=since_fact),
+            # Qualified since activation counts only conversations the version also replied in since then,
+            # so it can never exceed the conversations figure beside it.
+            d=Count("id", filter=since_fact & Q(qualified_at__gte=F("prompt_version__activated_at"))),
+        )
+        .values_list("prompt_version_id", "kind", "a", "b", "c", "d")
+    )
+    found: dict[int, dict[int, tuple[int, int, int, int]]] = defaultdict(dict)
+    for version_id, kind, a, b, c, d in replies.union(facts, all=True):
+        found[version_id][kind] = (a, b, c, d)
+    counts = {}
+    for version_id in version_ids:
+        r_all, r_tokens, r_since, r_tokens_since = found[version_id].get(_REPLIES, (0, 0, 0, 0))
+        f_all, f_qualified, f_since, f_qualified_since = found[version_id].get(_FACTS, (0, 0, 0, 0))
+        counts[version_id] = (
+            _Counts(conversations=f_all, qualified=f_qualified, replies=r_all, tokens=r_tokens),
+            _Counts(
+                conversations=f_since, qualified=f_qualified_since, replies=r_since, tokens=r_tokens_since
+            ),
+        )
+    return counts
+
+
+def _middle_latencies(*, version_ids: Sequence[int]) -> tuple[dict[int, float], dict[int, float]]:
+    """Median reply latency per version, all time and since activation, in one query.
+
+    Window functions that SQLite and PostgreSQL share rank each version's latencies (and, separately,
+    those since its activation) in SQL; only the one or two middle rows of each come back.
+    """
+    since = Case(
+        When(
+            prompt_version__activated_at__isnull=False,
+            created_at__gte=F("prompt_version__activated_at"),
+            then=Value(True),
+        ),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+    order = [F("latency_ms").asc(), F("id").asc()]
+    whole = [F("prompt_version_id")]
+    part = [F("prompt_version_id"), F("since")]
+    ranked = (
+        Message.objects.filter(
+            prompt_version_id__in=version_ids, role=MessageRole.AGENT, latency_ms__isnull=False
+        )
+        .annotate(since=since)
+        .annotate(
+            position=Window(RowNumber(), partition_by=whole, order_by=order),
+            size=Window(Count("id"), partition_by=whole),
+            part_position=Window(RowNumber(), partition_by=part, order_by=order),
+            part_size=Window(Count("id"), partition_by=part),
+        )
     )
     # Positions (n+1)//2 to (n+2)//2: the middle row of an odd count, the two middle rows of an even one.
-    middle = ranked.filter(position__gte=(F("size") + 1) / 2, position__lte=(F("size") + 2) / 2).values_list(
-        "prompt_version_id", "latency_ms"
+    middle = ranked.filter(
+        Q(position__gte=(F("size") + 1) / 2, position__lte=(F("size") + 2) / 2)
+        | Q(
+            since=True,
+            part_position__gte=(F("part_size") + 1) / 2,
+            part_position__lte=(F("part_size") + 2) / 2,
+        )
+    ).values_list(
+        "prompt_version_id", "latency_ms", "since", "position", "size", "part_position", "part_size"
     )
-    values: dict[int, list[int]] = defaultdict(list)
-    for version_id, latency in middle:
-        values[version_id].append(latency)
-    return {version_id: sum(found) / len(found) for version_id, found in values.items()}
+    whole_values: dict[int, list[int]] = defaultdict(list)
+    since_values: dict[int, list[int]] = defaultdict(list)
+    for version_id, latency, is_since, position, size, part_position, part_size in middle:
+        if (size + 1) // 2 <= position <= (size + 2) // 2:
+            whole_values[version_id].append(latency)
+        if is_since and (part_size + 1) // 2 <= part_position <= (part_size + 2) // 2:
+            since_values[version_id].append(latency)
+    return (
+        {version_id: sum(found) / len(found) for version_id, found in whole_values.items()},
+        {version_id: sum(found) / len(found) for version_id, found in since_values.items()},
+    )
 
 
 def prompt_version_results(*, versions: Iterable[PromptVersion]) -> dict[int, VersionResults]:
-    """Results for versions from `prompt_version_list()`; two more queries however many versions there are."""
+    """Every figure of these versions from the fact rows: two queries however many versions there are."""
     versions = list(versions)
     ids = [v.pk for v in versions]
     if not ids:
         return {}
-    medians = _middle_latencies(version_ids=ids, since_activation=False)
-    medians_since = _middle_latencies(version_ids=ids, since_activation=True)
+    counts = _counts(version_ids=ids)
+    medians, medians_since = _middle_latencies(version_ids=ids)
     results = {}
     for v in versions:
-        all_time = Figures(
-            conversations=v.r_conversations,
-            qualified=v.r_qualified,
-            replies=v.r_replies,
-            tokens=v.r_tokens,
-            median_latency_ms=medians.get(v.pk),
-        )
+        all_time, since_counts = counts[v.pk]
         since = None
         if v.activated_at is not None:
             since = Figures(
-                conversations=v.s_conversations,
-                qualified=v.s_qualified,
-                replies=v.s_replies,
-                tokens=v.s_tokens,
+                conversations=since_counts.conversations,
+                qualified=since_counts.qualified,
+                replies=since_counts.replies,
+                tokens=since_counts.tokens,
                 median_latency_ms=medians_since.get(v.pk),
             )
-        results[v.pk] = VersionResults(all_time=all_time, since_activation=since)
+        results[v.pk] = VersionResults(
+            all_time=Figures(
+                conversations=all_time.conversations,
+                qualified=all_time.qualified,
+                replies=all_time.replies,
+                tokens=all_time.tokens,
+                median_latency_ms=medians.get(v.pk),
+            ),
+            since_activation=since,
+        )
     return results
 
 

@@ -3,8 +3,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from leads import roles
@@ -12,34 +11,6 @@ from leads import selectors as lead_selectors
 from leads.models import Message, MessageRole
 from leads.services import activity_record
 from prompts.models import PromptVersion, PromptVersionConversation
-
-
-def _count_subquery(queryset, group_field: str):
-    return Coalesce(
-        Subquery(queryset.values(group_field).annotate(c=Count("*")).values("c")[:1]),
-        Value(0),
-    )
-
-
-def prompt_version_refresh_figures(*, version_id: int) -> None:
-    """Recompute a version's cached figures from the fact rows.
-
-    The row lock serialises concurrent refreshes and, under READ COMMITTED, the UPDATE that follows it
-    sees every fact committed before the lock was granted, so the last refresh always writes exact counts.
-    """
-    with transaction.atomic():
-        list(PromptVersion.objects.select_for_update().filter(pk=version_id).values_list("pk", flat=True))
-        facts = PromptVersionConversation.objects.filter(prompt_version=OuterRef("pk"))
-        PromptVersion.objects.filter(pk=version_id).update(
-            total_conversations=_count_subquery(facts, "prompt_version"),
-            qualified_conversations=_count_subquery(
-                facts.filter(qualified_at__isnull=False), "prompt_version"
-            ),
-            total_replies=_count_subquery(
-                Message.objects.filter(prompt_version=OuterRef("pk"), role=MessageRole.AGENT),
-                "prompt_version",
-            ),
-        )
 
 
 def prompt_version_record_reply(*, message_id: int) -> int | None:
@@ -67,7 +38,6 @@ def prompt_version_record_reply(*, message_id: int) -> int | None:
     )
     facts.filter(last_reply_at__lt=message.created_at).update(last_reply_at=message.created_at)
     facts.filter(first_reply_at__gt=message.created_at).update(first_reply_at=message.created_at)
-    prompt_version_refresh_figures(version_id=message.prompt_version_id)
     return message.prompt_version_id
 
 
@@ -104,7 +74,6 @@ def prompt_version_record_qualification(*, lead_id: int, qualified_at: datetime)
     except IntegrityError:
         # A concurrent run credited this conversation first.
         return None
-    prompt_version_refresh_figures(version_id=last_reply.prompt_version_id)
     return last_reply.prompt_version_id
 
 
@@ -257,7 +226,8 @@ def prompt_version_deploy(*, content: str, user: Any, change_note: str = "") -> 
 
 def prompt_figures_reconcile(*, limit: int = 500) -> dict[str, int]:
     """Credit the replies whose task never ran (say the broker was down) and every qualification not
-    credited yet, then recount.
+    credited yet. The figures are counted from these fact rows when read (prompts.selectors), so there is
+    nothing to recount; `versions` is how many versions there are.
 
     Qualifications are pulled from leads (`lead_qualifications_since`): the agent pushes the ones its turns
     make, and this sweep (Celery beat, `prompts.reconcile_figures`) credits those made by hand in the
@@ -292,7 +262,4 @@ def prompt_figures_reconcile(*, limit: int = 500) -> dict[str, int]:
             is not None
         ):
             qualifications += 1
-    versions = list(PromptVersion.objects.values_list("pk", flat=True))
-    for version_id in versions:
-        prompt_version_refresh_figures(version_id=version_id)
-    return {"replies": replies, "qualifications": qualifications, "versions": len(versions)}
+    return {"replies": replies, "qualifications": qualifications, "versions": PromptVersion.objects.count()}

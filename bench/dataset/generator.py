@@ -29,8 +29,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Max
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -235,7 +234,6 @@ class Command(BaseCommand):
                 "training_examples",
             ]
         )
-        self._refresh_version_counters()
         if connection.vendor == "postgresql":
             # VACUUM sets the visibility map the index-only scans need; it cannot run in a transaction.
             verb = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
@@ -663,20 +661,3 @@ class Command(BaseCommand):
                 )
             )
         return rows
-
-    def _refresh_version_counters(self) -> None:
-        """The cached per-version counters, derived from the fact rows in SQL like prompts.tasks does."""
-        ids = [v[1] for v in self.versions]
-        facts = PromptVersionConversation.objects.filter(prompt_version=OuterRef("pk")).order_by()
-        replies = Message.objects.filter(prompt_version=OuterRef("pk"), role="agent").order_by()
-
-        def count(qs: Any) -> Coalesce:
-            return Coalesce(
-                Subquery(qs.values("prompt_version").annotate(n=Count("id")).values("n")[:1]), Value(0)
-            )
-
-        PromptVersion.objects.filter(pk__in=ids).update(
-            total_conversations=count(facts),
-            qualified_conversations=count(facts.filter(Q(qualified_at__isnull=False))),
-            total_replies=count(replies),
-        )

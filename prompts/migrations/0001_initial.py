@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='promptversion',
-            constraint=models.CheckConstraint(condition=models.Q(('content__length__gt', 0)), name='prompt_content_not_empty'),
+            constraint=models.CheckConstraint(condition=models.Q(('content', ''), _negated=True), name='prompt_content_not_empty'),
         ),
         migrations.AddConstraint(
             model_name='promptversion',

@@ -1,8 +1,10 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from leads.models import Notification
-from tests.factories import LeadFactory, TrainingExampleFactory
+from prompts.models import PromptVersionConversation
+from tests.factories import ConversationFactory, LeadFactory, TrainingExampleFactory
 from training.models import ExampleStatus, TrainingExample
 
 pytestmark = pytest.mark.django_db
@@ -58,8 +60,16 @@ def test_training_home_shows_totals_and_active_prompt(login, viewer, operator, p
         approved_by=operator,
         approved_at=prompt_version.created_at,
     )
-    prompt_version.total_conversations, prompt_version.qualified_conversations = 8, 2
-    prompt_version.save(update_fields=["total_conversations", "qualified_conversations"])
+    # 8 conversations answered by the version, 2 of them qualified (the facts the figures are counted from).
+    now = timezone.now()
+    for number in range(8):
+        PromptVersionConversation.objects.create(
+            prompt_version=prompt_version,
+            conversation=ConversationFactory(),
+            first_reply_at=now,
+            last_reply_at=now,
+            qualified_at=now if number < 2 else None,
+        )
     response = login(viewer).get(reverse("dashboard:training_home"))
     stats = response.context["stats"]
     assert stats["total"] == 3 and stats["pending"] == 2 and stats["this_week"] == 3
