@@ -151,7 +151,12 @@ class ManyChatWebhookApi(APIView):
         try:
             stored = _inbound_store_or_retry(inbound=inbound)
         except (OperationalError, InterfaceError) as exc:
-            logger.error("webhook: database unreachable, message not stored: %s", exc)
+            # Not stored: if ManyChat does not send it again it is lost, so say whose it was (README).
+            logger.error(
+                "webhook: database unreachable, message from subscriber %s not stored: %s",
+                inbound.subscriber_id,
+                exc,
+            )
             return Response(
                 {"error": "database unavailable, retry later"},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
