@@ -26,8 +26,10 @@ DEFAULT_CHECKS = (
 )
 
 
-def _facts_text(facts: dict[str, str]) -> str:
-    return "\n".join(f"{key}: {value}" for key, value in (facts or {}).items())
+def _facts_text(facts: Any) -> str:
+    if not isinstance(facts, dict):
+        return json.dumps(facts, ensure_ascii=False)
+    return "\n".join(f"{key}: {value}" for key, value in facts.items())
 
 
 def _form_data(post: Any) -> dict[str, Any]:
@@ -67,13 +69,13 @@ def _values_from(data: Any) -> dict[str, Any]:
         "title": data.title,
         "persona": data.persona,
         "goal": data.goal,
-        "opening_messages": "\n".join(data.opening_messages),
+        "opening_messages": "\n".join(str(text) for text in data.opening_messages or []),
         "channel": data.channel,
         "facts": _facts_text(data.facts),
         "max_turns": data.max_turns,
         "checks": json.dumps(data.checks, ensure_ascii=False) if data.checks else DEFAULT_CHECKS,
-        "tags": ", ".join(data.tags),
-        "source_conversation_id": data.source_conversation_id or "",
+        "tags": ", ".join(str(tag) for tag in data.tags or []),
+        "source_conversation_id": getattr(data, "source_conversation_id", None) or "",
     }
 
 
@@ -153,7 +155,7 @@ class ScenarioEditView(LoginRequiredMixin, PermissionRequiredMixin, View):
 
     def get(self, request, scenario_id: int):
         scenario = self._scenario(scenario_id)
-        values = _values_from(services.scenario_data_clean(data={**scenario.__dict__}))
+        values = _values_from(scenario)  # as stored, even when the admin left it invalid
         values["is_active"] = scenario.is_active
         return render(request, "rehearsal/scenario_form.html", _form_context(values, scenario=scenario))
 

@@ -190,3 +190,12 @@ def test_the_prompt_page_has_the_rehearse_button_and_the_latest_runs(
     assert response.status_code == 302 and response["Location"] == reverse(
         "dashboard:rehearsal_report", args=[run.pk]
     )
+
+
+def test_a_scenario_left_invalid_in_the_admin_still_opens_for_editing(client, operator, make_scenario):
+    scenario = make_scenario()
+    Scenario.objects.filter(pk=scenario.pk).update(checks=[{"kind": "teleport"}], facts=["not", "a", "dict"])
+    client.force_login(operator)
+    response = client.get(reverse("dashboard:rehearsal_scenario_edit", args=[scenario.pk]))
+    assert response.status_code == 200
+    assert "teleport" in response.content.decode()
