@@ -18,8 +18,10 @@ from enum import StrEnum
 from django.conf import settings
 
 from agent import manychat
+from config.enqueue import enqueue_on_commit
+from leads import selectors as lead_selectors
 from leads import services as lead_services
-from leads.models import Lead
+from leads.models import Lead, Message
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +86,39 @@ def contact_token_issue(*, lead_id: int) -> bool:
         Lead.objects.filter(pk=lead_id, manychat_token_hash=digest).update(manychat_token_hash="")
         raise
     return True
+
+
+def lead_stranger(*, lead: Lead) -> Lead:
+    """The lead as the model may see it on a refused request: its id (for the version it is assigned)
+    and channel, none of its profile or known facts."""
+    return Lead(
+        pk=lead.pk,
+        manychat_subscriber_id=lead.manychat_subscriber_id,
+        channel=lead.channel,
+        status=lead.status,
+    )
+
+
+def contact_token_turn(*, lead: Lead, presented: str, message: Message) -> bool:
+    """The store step's check; True when the turn must be answered from its own message alone.
+
+    A lead without a token gets one issued once this transaction commits (a task).
+    """
+    check = contact_token_check(lead=lead, presented=presented)
+    if check is TokenCheck.UNISSUED:
+        from agent.manychat_platform import tasks
+
+        enqueue_on_commit(tasks.issue_contact_token, lead.pk)
+    if check is not TokenCheck.REFUSED:
+        return False
+    contact_token_refused_record(lead=lead, message_id=message.pk)
+    return True
+
+
+def contact_token_refused_for(*, lead: Lead, message_id: int) -> bool:
+    """Whether the store step refused this message's token (the task's turn honours it too)."""
+    if not lead.manychat_token_hash or not contact_token_enabled():
+        return False
+    return lead_selectors.lead_activity_exists(
+        lead_id=lead.pk, verb="agent.contact_token_refused", message_id=message_id
+    )

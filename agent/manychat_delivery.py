@@ -11,9 +11,11 @@ ManyChat did not take (429, 5xx, no connection) stays pending for a retry.
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 
 from agent.manychat import ManyChatError, SendFailure
+from config.enqueue import enqueue_on_commit
 from leads import selectors as lead_selectors
 from leads import services as lead_services
 from leads.models import DeliveryStatus, Lead, Notification
@@ -77,3 +79,16 @@ def delivery_failure_record(*, message_id: int, lead: Lead, error: ManyChatError
         alerted,
     )
     return status
+
+
+def lead_learned_sync(*, lead_id: int, qualified: bool) -> None:
+    """After a turn that learned something: write it into ManyChat's custom fields, and start the
+    qualification flow, as tasks queued once the reply commits."""
+    if not settings.MANYCHAT_API_TOKEN:
+        return
+    from agent.manychat_platform import tasks
+
+    if settings.MANYCHAT_FIELD_MAP:  # the stage alone is already set by the reply's own actions
+        enqueue_on_commit(tasks.push_lead_fields, lead_id)
+    if qualified and settings.MANYCHAT_QUALIFIED_FLOW_NS:
+        enqueue_on_commit(tasks.send_qualified_flow, lead_id)

@@ -596,6 +596,15 @@ def reply_confirm_returned(*, message_id: int) -> bool:
     return bool(confirmed)
 
 
+def reply_release(*, message_id: int) -> bool:
+    """The webhook body carrying this claimed reply was not written (ManyChat had gone): pending again, so
+    a retry of the message or the sweep (through sendContent) delivers it."""
+    released = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.UNKNOWN).update(
+        delivery_status=DeliveryStatus.PENDING
+    )
+    return bool(released)
+
+
 def reply_deliver(*, reply: Message, lead: Lead, actions: ManyChatActions | None = None) -> DeliveryStatus:
     """Push a stored, pending reply through sendContent. Returns the reply's delivery status afterwards.
 
@@ -609,15 +618,6 @@ def reply_deliver(*, reply: Message, lead: Lead, actions: ManyChatActions | None
     except manychat.ManyChatError as exc:
         # Refused (token, window, 3021/3031, 304X, error with 200): undeliverable, the lead flagged, admins
         # alerted once per cause. No answer after sending: "unknown", never resent. Else pending, retried.
-def reply_release(*, message_id: int) -> bool:
-    """The webhook body carrying this claimed reply was not written (ManyChat had gone): pending again, so
-    a retry of the message or the sweep (through sendContent) delivers it."""
-    released = Message.objects.filter(pk=message_id, delivery_status=DeliveryStatus.UNKNOWN).update(
-        delivery_status=DeliveryStatus.PENDING
-    )
-    return bool(released)
-
-
         status = manychat_delivery.delivery_failure_record(message_id=reply.pk, lead=lead, error=exc)
         if status == DeliveryStatus.PENDING:
             raise DeliveryRetryable(str(exc)) from exc

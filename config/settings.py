@@ -311,8 +311,9 @@ MANYCHAT_FIELD_MAP = dict(
 # A ManyChat flow started when a lead qualifies (its flow_ns, e.g. "content20240101000000_123456");
 # empty: none.
 MANYCHAT_QUALIFIED_FLOW_NS = env_str("MANYCHAT_QUALIFIED_FLOW_NS", "")
-# The ManyChat custom field holding each contact's random token (agent/contact_token.py); empty: off.
-MANYCHAT_CONTACT_TOKEN_FIELD = env_str("MANYCHAT_CONTACT_TOKEN_FIELD", "ai_contact_token")
+# The ManyChat custom field holding each contact's random token (agent/contact_token.py), e.g.
+# "ai_contact_token" once that Text field exists in ManyChat; empty (the default): off.
+MANYCHAT_CONTACT_TOKEN_FIELD = env_str("MANYCHAT_CONTACT_TOKEN_FIELD", "")
 # ManyChat's limits are 25 requests/s per page (sendContent, sendFlow) and 10/s on subscriber endpoints;
 # any one second holds at most burst + rate calls (18 + 2 = 20), leaving room for network jitter, which
 # bunches arrivals (with 20 + 2 we counted up to 24 in one second at the fake server; manychat_throttle.py).
@@ -420,6 +421,20 @@ READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", False)
 AGENT_TURN_QUEUE = env_str("AGENT_TURN_QUEUE", "")
 if AGENT_TURN_QUEUE:
     CELERY_TASK_ROUTES = {"agent.complete_turn": {"queue": AGENT_TURN_QUEUE}}
+# --- Sales outcomes (agent/outcomes) ---------------------------------------------------------------------
+# The team's booking link, offered when a lead qualifies; it carries the subscriber so the booking matches.
+AGENT_BOOKING_URL = env_str("AGENT_BOOKING_URL", "")
+AGENT_BOOKING_TEXT = env_str("AGENT_BOOKING_TEXT", "Pick a time for a call here: {link}")
+CALCOM_WEBHOOK_SECRET = env_str("CALCOM_WEBHOOK_SECRET", "")
+CALENDLY_WEBHOOK_SIGNING_KEY = env_str("CALENDLY_WEBHOOK_SIGNING_KEY", "")
+BOOKING_SIGNATURE_TOLERANCE_SECONDS = env_int("BOOKING_SIGNATURE_TOLERANCE_SECONDS", 180)
+OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = env_float("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+OUTBOUND_WEBHOOK_MAX_ATTEMPTS = env_int("OUTBOUND_WEBHOOK_MAX_ATTEMPTS", 12)
+OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS = env_float("OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS", 24.0)
+CELERY_BEAT_SCHEDULE["outcomes-dispatch-webhooks"] = {
+    "task": "outcomes.dispatch_webhooks",
+    "schedule": env_float("OUTBOUND_WEBHOOK_DISPATCH_SECONDS", 15.0),
+}
 CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": OPS_HEARTBEAT_INTERVAL_SECONDS}
 # Retention: message texts and activity details older than this many days are anonymised by a daily beat task
 # (rows, counts and per-version figures stay). Empty or 0 keeps everything.

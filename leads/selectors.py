@@ -122,11 +122,25 @@ def message_history(*, conversation_id: int, limit: int, before_id: int | None =
         queryset = queryset.filter(pk__lt=before_id)
     rows = list(
         queryset.only(
-            "id", "role", "text", "created_at", "in_reply_to_id", "delivery_status", "conversation_id"
+            "id",
+            "role",
+            "text",
+            "created_at",
+            "in_reply_to_id",
+            "delivery_status",
+            "conversation_id",
+            "attachment_url",
         ).order_by("-created_at", "-id")[:limit]
     )
     rows.reverse()
     return rows
+
+
+def lead_activity_exists(*, lead_id: int, verb: str, message_id: int) -> bool:
+    """Whether an activity `verb` about message `message_id` was recorded for the lead."""
+    from leads.models import Activity
+
+    return Activity.objects.filter(lead_id=lead_id, verb=verb, data__message_id=message_id).exists()
 
 
 def message_get_inbound(*, message_id: int) -> Any:

@@ -174,7 +174,13 @@ def conversation_open_or_create(*, lead: Lead, channel: str, at: Any, existing: 
 
 
 def message_record_inbound(
-    *, conversation: Any, text: str, dedupe_key: str, savepoint: bool = True
+    *,
+    conversation: Any,
+    text: str,
+    dedupe_key: str,
+    savepoint: bool = True,
+    attachment_url: str = "",
+    attachment_kind: str = "",
 ) -> tuple[Any, bool]:
     """Store a lead's message once per dedupe key. Returns (message, created); a repeat returns the first.
 
@@ -185,15 +191,16 @@ def message_record_inbound(
 
     from leads.models import Message, MessageRole
 
+    fields = {"attachment_url": attachment_url, "attachment_kind": attachment_kind}  # a voice note, image...
     if not savepoint:
         message = Message.objects.create(
-            conversation=conversation, role=MessageRole.LEAD, text=text, dedupe_key=dedupe_key
+            conversation=conversation, role=MessageRole.LEAD, text=text, dedupe_key=dedupe_key, **fields
         )
         return message, True
     try:
         with transaction.atomic():
             message = Message.objects.create(
-                conversation=conversation, role=MessageRole.LEAD, text=text, dedupe_key=dedupe_key
+                conversation=conversation, role=MessageRole.LEAD, text=text, dedupe_key=dedupe_key, **fields
             )
     except IntegrityError:
         return Message.objects.get(dedupe_key=dedupe_key), False
@@ -265,6 +272,13 @@ def message_claim_delivery(*, message_id: int, attempts: int) -> bool:
     # In flight it reads "unknown" (maybe sent): no one else claims it until the sender records the outcome
     # (sent, pending again, undeliverable), so a second task or the sweep never sends it twice.
     return bool(claimed.update(attempts=models.F("attempts") + 1, delivery_status=DeliveryStatus.UNKNOWN))
+
+
+def message_record_transcript(*, message_id: int, text: str) -> None:
+    """A voice note's transcript becomes the lead message's text (its audio URL stays)."""
+    from leads.models import Message
+
+    Message.objects.filter(pk=message_id, role="lead").update(text=text)
 
 
 def message_set_delivery(*, message_id: int, status: str, error: str = "") -> None:
