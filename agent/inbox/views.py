@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.functional import cached_property
 from django.views import View
 
 from agent.inbox import selectors, services
@@ -58,6 +59,16 @@ def _filters(form: QueueFilterForm) -> tuple[selectors.Queue, selectors.InboxFil
     )
 
 
+class _CountedPaginator(Paginator):
+    def __init__(self, *args, known_count: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.known_count = known_count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count if self.known_count is not None else super().count
+
+
 class InboxView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = roles.PERM_VIEW_LEADS
 
@@ -65,7 +76,10 @@ class InboxView(LoginRequiredMixin, PermissionRequiredMixin, View):
         form = QueueFilterForm(request.GET or None)
         queue, filters = _filters(form)
         leads = selectors.inbox_queue(queue=queue, user=request.user, filters=filters)
-        page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
+        counts = selectors.inbox_counts(user=request.user)
+        # An unfiltered queue's size is its count: the paginator need not count it again.
+        known = counts[queue.value] if filters == selectors.InboxFilters(sort=filters.sort) else None
+        page = _CountedPaginator(leads, PAGE_SIZE, known_count=known).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
         base = query.copy()
@@ -79,7 +93,6 @@ class InboxView(LoginRequiredMixin, PermissionRequiredMixin, View):
             link["sort"] = f"-{key}" if current_sort == key else key
             arrow = "↑" if current_sort == key else ("↓" if current_sort == f"-{key}" else "")
             sort_links[key] = {"query": link.urlencode(), "arrow": arrow}
-        counts = selectors.inbox_counts(user=request.user)
         queues = []
         for key, label in selectors.QUEUE_LABELS.items():
             link = base.copy()

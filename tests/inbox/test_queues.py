@@ -176,6 +176,16 @@ def test_inbox_page_query_count_is_pinned(client, operator, django_assert_num_qu
     assert len(response.context["leads"]) == min(rows, 25)
 
 
+@pytest.mark.parametrize("rows", [2, 30])
+def test_an_unfiltered_queue_is_not_counted_twice(client, operator, django_assert_num_queries, rows):
+    _rows(rows, operator)
+    client.force_login(operator)
+    with django_assert_num_queries(11):  # the queue counts give the page count
+        response = client.get(reverse("dashboard:inbox") + "?queue=needs_person&sort=-waiting")
+    assert response.context["page"].paginator.count == rows
+    assert response.context["page"].paginator.num_pages == (rows + 24) // 25
+
+
 @pytest.mark.parametrize("rows", [2, 20])
 def test_inbox_api_query_count_is_pinned(api, operator, django_assert_num_queries, rows):
     _rows(rows, operator)
