@@ -517,9 +517,9 @@ def turn_supersede(*, applied: AppliedTurn, decision: TurnDecision) -> bool:
     """
     if not applied.created or decision.reply.handoff:
         return False
-    if not lead_assignment.lead_handled_by_person(lead_id=applied.lead_id):
-        return False
-    return lead_assignment.message_supersede(message_id=applied.reply.pk)
+    return lead_assignment.message_supersede_if_taken_over(
+        message_id=applied.reply.pk, lead_id=applied.lead_id
+    )
 
 
 # --- 10. Deliver -----------------------------------------------------------------------------------------

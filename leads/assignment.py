@@ -157,3 +157,19 @@ def leads_waiting_unalerted(*, before: datetime, verb: str, limit: int = 100) ->
         .filter(~models.Exists(alerted))
         .order_by("waiting_since", "id")[:limit]
     )
+
+
+def message_supersede_if_taken_over(*, message_id: int, lead_id: int) -> bool:
+    """Keep a pending agent reply that a person's takeover made moot, marked so it is never sent.
+
+    One statement: the takeover is read fresh (it may have happened while the model was writing).
+    """
+    taken_over = Lead.objects.filter(pk=lead_id, taken_over_at__isnull=False)
+    return bool(
+        Message.objects.filter(pk=message_id, role=MessageRole.AGENT, delivery_status=DeliveryStatus.PENDING)
+        .filter(models.Exists(taken_over))
+        .update(
+            delivery_status=DeliveryStatus.SUPERSEDED,
+            error="A person took the lead over before this reply was sent.",
+        )
+    )

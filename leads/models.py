@@ -148,6 +148,8 @@ class DeliveryStatus(models.TextChoices):
     UNDELIVERABLE = "undeliverable", "Undeliverable"
     # ManyChat took the request but never answered (a read timeout): maybe delivered; never sent again.
     UNKNOWN = "unknown", "Sent, outcome unknown"
+    # An agent reply that became ready after a person took the lead over (the inbox): kept, never sent.
+    SUPERSEDED = "superseded", "Not sent: a person took over"
 
 
 class Message(models.Model):

@@ -138,7 +138,7 @@ def test_model_input_has_prompt_examples_lead_and_bounded_history(
     settings.AGENT_MAX_HISTORY_MESSAGES = 4
     TrainingExampleFactory(
         status="approved",
-        approved_at="2026-01-01T00:00Z",
+        decided_at="2026-01-01T00:00Z",
         example_type="correction",
         user_message="Do you have a pool?",
         ai_response="No idea.",
@@ -147,7 +147,7 @@ def test_model_input_has_prompt_examples_lead_and_bounded_history(
     )
     TrainingExampleFactory(
         status="approved",
-        approved_at="2026-01-02T00:00Z",
+        decided_at="2026-01-02T00:00Z",
         example_type="bad",
         user_message="Cancel my plan",
         ai_response="Too bad.",
@@ -179,9 +179,10 @@ def test_query_count_is_pinned_for_a_returning_lead(
     webhook(flat_body(text="first"))
     # lead+conversation, 2 updates, history, message insert, active prompt, examples, reply insert +
     # inbound update: 9 statements. The test's outer transaction turns each of the two atomic blocks
-    # into a savepoint pair, counted here (in production they are BEGIN/COMMIT).
+    # into a savepoint pair, counted here (in production they are BEGIN/COMMIT). One more: the takeover
+    # lock (agent.turn.turn_supersede), an UPDATE that changes nothing unless a person took the lead over.
     # Two more (D1): the response claims the reply's delivery, and marks it returned once written.
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):
         response = webhook(flat_body(text="second"))
     assert texts(response) == ["Thanks! How can I help?"]
 
