@@ -17,6 +17,7 @@ examples are never returned: the final read filters on the live status, whatever
 
 import re
 import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -164,20 +165,12 @@ def _is_postgres() -> bool:
 
 
 def rank_full_text(*, text: str, limit: int, exclude_ids: Collection[int] = ()) -> list[Ranked]:
-    terms = words(text)
-    if not terms or limit <= 0:
+    if not words(text) or limit <= 0:
         return []
-    query = " | ".join(terms)
-    sql = (
-        "WITH q AS (SELECT CASE WHEN numnode(to_tsquery(%s::regconfig, %s)) > 0 "
-        "THEN to_tsquery(%s::regconfig, %s) ELSE to_tsquery('simple', %s) END AS query) "
-        "SELECT e.id, ts_rank_cd(e.search_vector, q.query) AS score FROM training_examples e, q "
-        "WHERE e.status = 'approved' AND e.retired_at IS NULL AND e.search_vector @@ q.query "
-        "AND NOT (e.id = ANY(%s)) ORDER BY score DESC, e.approved_at DESC, e.id DESC LIMIT %s"
-    )
-    params: list[Any] = [SEARCH_CONFIG, query, SEARCH_CONFIG, query, query, list(exclude_ids), limit]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(
+            _FULL_TEXT_RANK_SQL, _full_text_params(text=text, exclude_ids=exclude_ids, ranked=limit)
+        )
         return [Ranked(row[0], float(row[1]), RetrievalMethod.FULL_TEXT) for row in cursor.fetchall()]
 
 
@@ -334,33 +327,84 @@ def _rows_for_ranked(
     return order
 
 
-_FULL_TEXT_ROWS_SQL = (
-    "WITH q AS (SELECT CASE WHEN numnode(to_tsquery(%(config)s::regconfig, %(query)s)) > 0 "
-    "THEN to_tsquery(%(config)s::regconfig, %(query)s) ELSE to_tsquery('simple', %(query)s) END AS query), "
-    "ranked AS (SELECT e.id, ts_rank_cd(e.search_vector, q.query) AS score FROM training_examples e, q "
+# The query: the lead message's lexemes in the language's configuration, leaving out the ones so common in
+# the approved set that they would match a large share of it (an IDF cut, from PostgreSQL's own column
+# statistics); only common words left: those; no lexeme at all (a message of another language's short
+# words): the `simple` configuration. Candidates are capped before ranking, so the cost is bounded.
+_QUERY_CTE = (
+    "lex AS (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s))) AS w), "
+    "keep AS (SELECT w FROM lex WHERE w <> ALL(%(common)s::text[])), "
+    "q AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM keep) "
+    "THEN (SELECT string_agg(quote_literal(w), ' | ')::tsquery FROM keep) "
+    "WHEN EXISTS (SELECT 1 FROM lex) THEN (SELECT string_agg(quote_literal(w), ' | ')::tsquery FROM lex) "
+    "ELSE to_tsquery('simple', %(simple)s) END AS query), "
+    "cand AS (SELECT e.id, e.search_vector, e.approved_at FROM training_examples e, q "
     "WHERE e.status = 'approved' AND e.retired_at IS NULL AND e.search_vector @@ q.query "
-    "AND NOT (e.id = ANY(%(exclude)s)) ORDER BY score DESC, e.approved_at DESC, e.id DESC LIMIT %(ranked)s), "
-    "recent AS (SELECT e.id FROM training_examples e WHERE e.status = 'approved' AND e.retired_at IS NULL "
+    "AND NOT (e.id = ANY(%(exclude)s)) LIMIT %(candidates)s), "
+    "ranked AS (SELECT c.id, ts_rank_cd(c.search_vector, q.query) AS score FROM cand c, q "
+    "ORDER BY score DESC, c.approved_at DESC, c.id DESC LIMIT %(ranked)s)"
+)
+# Constant fragments only; every value is a bound parameter.
+_RECENT_AND_ROWS = (
+    ", recent AS (SELECT e.id FROM training_examples e WHERE e.status = 'approved' AND e.retired_at IS NULL "
     "AND NOT (e.id = ANY(%(exclude)s)) ORDER BY e.approved_at DESC, e.id DESC LIMIT %(limit)s) "
     "SELECT e.id, e.example_type, e.user_message, e.ai_response, e.expected_response, e.feedback, r.score "
     "FROM training_examples e LEFT JOIN ranked r ON r.id = e.id "
     "WHERE e.id IN (SELECT id FROM ranked UNION ALL SELECT id FROM recent) "
     "ORDER BY r.score DESC NULLS LAST, e.approved_at DESC, e.id DESC"
 )
+_FULL_TEXT_ROWS_SQL = "WITH " + _QUERY_CTE + _RECENT_AND_ROWS  # noqa: S608
+_FULL_TEXT_RANK_SQL = "WITH " + _QUERY_CTE + " SELECT id, score FROM ranked"  # noqa: S608
+# A lexeme in more than this share of the approved examples says little about relevance.
+COMMON_LEXEME_SHARE = 0.01
+FULL_TEXT_MAX_CANDIDATES = 1000
+_COMMON_TTL_SECONDS = 600
+_common_cache: dict[str, Any] = {"at": 0.0, "lexemes": []}
+
+
+def _common_lexemes() -> list[str]:
+    """Lexemes above COMMON_LEXEME_SHARE, from pg_stats (ANALYZE keeps them fresh), cached per process."""
+    now = time.monotonic()
+    if now - _common_cache["at"] < _COMMON_TTL_SECONDS:
+        return _common_cache["lexemes"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.w FROM pg_stats s, unnest(s.most_common_elems::text::text[]) WITH ORDINALITY e(w, n), "
+            "unnest(s.most_common_elem_freqs) WITH ORDINALITY f(freq, m) "
+            "WHERE s.tablename = 'training_examples' AND s.attname = 'search_vector' AND e.n = f.m "
+            "AND f.freq >= %s",
+            [COMMON_LEXEME_SHARE],
+        )
+        lexemes = [row[0] for row in cursor.fetchall()]
+    _common_cache.update(at=now, lexemes=lexemes)
+    return lexemes
+
+
+def common_lexemes_clear() -> None:
+    _common_cache.update(at=0.0, lexemes=[])
+
+
+def _full_text_params(
+    *, text: str, exclude_ids: Collection[int], ranked: int, limit: int = 0
+) -> dict[str, Any]:
+    terms = words(text)
+    return {
+        "config": SEARCH_CONFIG,
+        "text": " ".join(terms),
+        "simple": " | ".join(terms),
+        "common": _common_lexemes(),
+        "exclude": list(exclude_ids),
+        "candidates": FULL_TEXT_MAX_CANDIDATES,
+        "ranked": ranked if terms else 0,
+        "limit": limit,
+    }
 
 
 def _rows_full_text(
     *, text: str, limit: int, exclude_ids: Collection[int]
 ) -> list[tuple[Ranked, dict[str, Any]]]:
     """PostgreSQL: the full-text ranking and the most recent rows, with their fields, in one statement."""
-    terms = words(text)
-    params = {
-        "config": SEARCH_CONFIG,
-        "query": " | ".join(terms) if terms else "",
-        "exclude": list(exclude_ids),
-        "ranked": limit * 2 if terms else 0,
-        "limit": limit,
-    }
+    params = _full_text_params(text=text, exclude_ids=exclude_ids, ranked=limit * 2, limit=limit)
     with connection.cursor() as cursor:
         cursor.execute(_FULL_TEXT_ROWS_SQL, params)
         rows = cursor.fetchall()
