@@ -154,7 +154,7 @@ def prices_in(text: str) -> list[tuple[str, str]]:
 
 
 def _allowed_amounts(prices: list[str]) -> set[str]:
-    amounts = set()
+    amounts: set[str] = set()
     for price in prices:
         found = prices_in(price) or prices_in(f"€{price}")
         amounts.update(amount for _, amount in found)
@@ -212,7 +212,8 @@ def _allowed_prices(spec: CheckSpec, transcript: list[dict[str, Any]], channel: 
 
 
 def _length_limit(spec: CheckSpec, transcript: list[dict[str, Any]], channel: str) -> CheckResult:
-    limit = spec.params.get("max_chars") or TEXT_LIMITS.get(channel, TEXT_LIMITS[Channel.OTHER])
+    limits: dict[str, int] = {str(key): value for key, value in TEXT_LIMITS.items()}
+    limit = spec.params.get("max_chars") or limits.get(channel, limits[Channel.OTHER])
     for row in _agent_turns(transcript):
         if len(row["text"]) > limit:
             return _result(

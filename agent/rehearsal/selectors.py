@@ -424,10 +424,16 @@ def rehearsal_gate(*, draft: Any, against: Any, margin: float | None = None) -> 
 # --- Conversations worth rehearsing --------------------------------------------------------------------
 
 
-def conversations_for_scenarios(*, since: Any, limit: int, stalled_after: Any) -> list[Any]:
+@dataclass(frozen=True)
+class ConversationPick:
+    conversation: Any
+    reason: str  # lost, handoff or stalled
+
+
+def conversations_for_scenarios(*, since: Any, limit: int, stalled_after: Any) -> list[ConversationPick]:
     """Conversations active since `since` that went wrong: the lead was lost, handed off to a person, or
     stalled (the agent wrote last, before `stalled_after`, and the lead never answered), newest first;
-    conversations already turned into a scenario are left out. Each comes with `reason` set."""
+    conversations already turned into a scenario are left out."""
     from django.db.models import OuterRef, Subquery
 
     from leads.models import Conversation, LeadStatus, Message, MessageRole
@@ -449,11 +455,13 @@ def conversations_for_scenarios(*, since: Any, limit: int, stalled_after: Any) -
         .select_related("lead")
         .order_by("-last_message_at", "-id")[:limit]
     )
+    picks = []
     for row in rows:
         if row.lead.status == LeadStatus.LOST:
-            row.reason = "lost"
+            reason = "lost"
         elif row.lead.needs_human:
-            row.reason = "handoff"
+            reason = "handoff"
         else:
-            row.reason = "stalled"
-    return rows
+            reason = "stalled"
+        picks.append(ConversationPick(conversation=row, reason=reason))
+    return picks

@@ -255,7 +255,8 @@ def scenario_draft_from_conversation(*, conversation: Conversation) -> ScenarioD
     openings = draft.get("opening_messages")
     if not isinstance(openings, list) or not all(isinstance(t, str) for t in openings) or not openings:
         openings = fallback["opening_messages"]
-    facts = draft.get("facts") if isinstance(draft.get("facts"), dict) else {}
+    raw_facts = draft.get("facts")
+    facts: dict[str, Any] = raw_facts if isinstance(raw_facts, dict) else {}
     tags = [str(t).lower()[:40] for t in draft.get("tags") or [] if isinstance(t, str)][:MAX_TAGS]
     return ScenarioData(
         title=str(draft.get("title"))[:200],

@@ -111,12 +111,15 @@ class Command(BaseCommand):
 
     def _print(self, *, run_id: int, seconds: float) -> None:
         run = selectors.rehearsal_run_get(run_id=run_id)
+        if run is None:
+            raise CommandError(f"Rehearsal run #{run_id} disappeared.")
         report = selectors.rehearsal_report(run=run)
         out = self.stdout
         out.write(f"Rehearsal #{run.pk}: {run.get_status_display().lower()} in {seconds:.1f}s")
-        for side in (report.draft, report.baseline):
-            if side is None:
+        for summary in (report.draft, report.baseline):
+            if summary is None:
                 continue
+            side = summary
             spread = f"{_pct(side.spread[0])}–{_pct(side.spread[1])}" if side.spread else "—"
             cost = f", ${side.cost_usd:.4f}" if side.cost_usd is not None else ""
             asserted, judged = side.asserted, side.judged
@@ -129,13 +132,15 @@ class Command(BaseCommand):
                 f"calls: {side.agent_calls} agent, {side.lead_calls} lead, {side.judge_calls} judge"
             )
         for row in report.rows:
-            for label, side in (("tested", row.draft), ("compared", row.baseline)):
-                if side is None:
+            for label, played in (("tested", row.draft), ("compared", row.baseline)):
+                if played is None:
                     continue
-                for cell in side.plays:
+                for cell in played.plays:
                     for failure in cell.failed:
                         out.write(f"  ✗ {row.title} ({label}, repeat {cell.repeat}): {failure['reason']}")
-                if side.flaky:
-                    out.write(f"  ~ {row.title} ({label}) is flaky: passed {side.passes}/{len(side.done)}")
+                if played.flaky:
+                    out.write(
+                        f"  ~ {row.title} ({label}) is flaky: passed {played.passes}/{len(played.done)}"
+                    )
         gate = report.gate
         out.write(f"Gate: {'OPEN' if gate.passed else 'CLOSED'}: " + " ".join(gate.reasons))

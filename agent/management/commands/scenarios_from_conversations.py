@@ -45,13 +45,14 @@ class Command(BaseCommand):
             since=now - _duration(since), limit=limit, stalled_after=now - _duration(stalled_after)
         )
         created = skipped = 0
-        for conversation in tqdm(conversations, desc="scenarios", unit="conversation", file=self.stderr._out):
+        for pick in tqdm(conversations, desc="scenarios", unit="conversation", file=self.stderr._out):
+            conversation = pick.conversation
             if dry_run:
-                self.stdout.write(f"  conversation {conversation.pk} ({conversation.reason})")
+                self.stdout.write(f"  conversation {conversation.pk} ({pick.reason})")
                 continue
             try:
                 draft = services.scenario_draft_from_conversation(conversation=conversation)
-                data = draft.__dict__ | {"tags": [*draft.tags, conversation.reason]}
+                data = draft.__dict__ | {"tags": [*draft.tags, pick.reason]}
                 services.scenario_create(data=data)
             except ValidationError as error:
                 skipped += 1
