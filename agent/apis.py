@@ -12,7 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agent import turn
+from agent import manychat, turn
 from agent.llm import LlmErrorKind
 from agent.payloads import PayloadError, payload_parse
 from config import logs, metrics
@@ -58,10 +58,10 @@ def _authenticated(request) -> bool:
 class ManyChatWebhookApi(APIView):
     """POST /webhooks/manychat/: a lead's message from ManyChat; answers with a Dynamic Block v2 body.
 
-    401 wrong or missing secret (nothing written), 413 body too large, 429 over AGENT_WEBHOOK_RATE_LIMIT
-    for this subscriber (nothing written), 400 bad JSON or no subscriber id
+    401 wrong or missing secret (nothing written), 413 body too large, 400 bad JSON or no subscriber id
     or text, 503 database unreachable (nothing acknowledged that was not stored). Once the message is
-    stored the answer is always 200 with a valid v2 body, whatever happens after.
+    stored the answer is always 200 with a valid v2 body, whatever happens after; past
+    AGENT_WEBHOOK_RATE_LIMIT for the subscriber the message is stored but gets no model call (D12).
 
     ManyChat's body has no fixed shape, so agent.payloads normalises it (the InputSerializer below only
     documents the flat shape; the Full Contact Data object, top level or nested, is accepted too) and
@@ -104,7 +104,6 @@ class ManyChatWebhookApi(APIView):
             400: OpenApiTypes.OBJECT,
             401: OpenApiTypes.OBJECT,
             413: OpenApiTypes.OBJECT,
-            429: OpenApiTypes.OBJECT,
             503: OpenApiTypes.OBJECT,
         },
     )
@@ -133,21 +132,6 @@ class ManyChatWebhookApi(APIView):
         except PayloadError as exc:
             return Response({"error": exc.message, "field": exc.field}, status=status.HTTP_400_BAD_REQUEST)
 
-        # Limited before storing: a 429 acknowledges nothing, so nothing stored can be lost by it (a
-        # repeat of a message already stored is answered by the retry sweep). See README, Reliability.
-        rate = rate_parse(value=settings.AGENT_WEBHOOK_RATE_LIMIT)
-        if rate is not None:
-            allowed, retry_after = rate_limit_count(scope="webhook", ident=inbound.subscriber_id, rate=rate)
-            if not allowed:
-                return Response(
-                    {
-                        "error": "too many messages from this subscriber, retry later",
-                        "field": "subscriber_id",
-                    },
-                    status=status.HTTP_429_TOO_MANY_REQUESTS,
-                    headers={"Retry-After": str(retry_after)},
-                )
-
         try:
             stored = _inbound_store_or_retry(inbound=inbound)
         except (OperationalError, InterfaceError) as exc:
@@ -165,6 +149,11 @@ class ManyChatWebhookApi(APIView):
 
         logs.bind(subscriber_id=inbound.subscriber_id, message_id=stored.message.pk)
         logger.info("webhook: message stored (new=%s)", stored.created)
+        if stored.created and _over_rate_limit(subscriber_id=inbound.subscriber_id):
+            # Limited after storing (red team D12): ManyChat does not document that it resends a refused
+            # request, so a 429 would lose the message. It stays in the conversation for the next turn.
+            turn.turn_skip_flood(stored=stored)
+            return Response(manychat.dynamic_block_empty())
         try:
             outcome = turn.turn_run_in_webhook(stored=stored, started=started)
             body = outcome.body
@@ -193,6 +182,14 @@ def _reply_lost(reply_id: int) -> None:
         "webhook: reply %s not written (the client had gone): left to a retry or the sweep", reply_id
     )
     turn.reply_release(message_id=reply_id)
+
+
+def _over_rate_limit(*, subscriber_id: str) -> bool:
+    rate = rate_parse(value=settings.AGENT_WEBHOOK_RATE_LIMIT)
+    if rate is None:
+        return False
+    allowed, _ = rate_limit_count(scope="webhook", ident=subscriber_id, rate=rate)
+    return not allowed
 
 
 def _inbound_store_or_retry(*, inbound):

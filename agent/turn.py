@@ -291,6 +291,16 @@ def turn_gate(*, stored: StoredInbound, channel: DeliveryChannel) -> TurnGate:
     return TurnGate.PROCEED
 
 
+def turn_skip_flood(*, stored: StoredInbound) -> None:
+    """Past AGENT_WEBHOOK_RATE_LIMIT (red team D12): the message is stored and stays in the conversation,
+    where the next turn reads it, but gets no model call of its own."""
+    lead_services.message_set_delivery(
+        message_id=stored.message.pk,
+        status=DeliveryStatus.SKIPPED,
+        error="Over AGENT_WEBHOOK_RATE_LIMIT: kept in the conversation, not answered on its own.",
+    )
+
+
 def turn_skip_paused(*, inbound: Message, lead: Lead) -> None:
     """The bot is paused: record it, and tell the people who handle the lead that the lead wrote."""
     lead_services.message_set_delivery(
