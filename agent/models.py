@@ -97,5 +97,6 @@ class EvaluationResult(models.Model):
         )
 
 
-from agent.rehearsal.models import *  # noqa: F403,E402  (the rehearsal's tables belong to this app)
 from agent.catalog.models import *  # noqa: F403,E402  (stale-example flags from catalog changes)
+from agent.outcomes.models import *  # noqa: F403,E402  (bookings and outbound webhooks)
+from agent.rehearsal.models import *  # noqa: F403,E402  (the rehearsal's tables belong to this app)

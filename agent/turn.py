@@ -39,6 +39,7 @@ from agent import attachments, contact_token, contract, dedupe, guard, llm, many
 from agent.catalog.services import reply_ground
 from agent.llm import LlmError, LlmErrorKind, LlmResult
 from agent.model_input import ChatMessage, model_input_build
+from agent.outcomes.bookings import booking_link_for
 from agent.payloads import InboundMessage
 from config import metrics
 from config.enqueue import enqueue_on_commit
@@ -442,6 +443,18 @@ def _qualifies(*, decision: contract.ModelReply, lead: Lead) -> bool:
     return decision.qualified and lead.status in (LeadStatus.NEW, LeadStatus.ENGAGED)
 
 
+def _reply_text(*, answer: contract.ModelReply, lead: Lead) -> str:
+    """The reply, with the team's booking link (carrying the subscriber) when this turn qualifies the lead."""
+    link = (
+        booking_link_for(subscriber_id=lead.manychat_subscriber_id)
+        if _qualifies(decision=answer, lead=lead)
+        else ""
+    )
+    if not link or link in answer.reply:
+        return answer.reply
+    return f"{answer.reply}\n\n{settings.AGENT_BOOKING_TEXT.format(link=link)}".strip()
+
+
 def turn_apply(
     *, inbound: Message, lead: Lead, decision: TurnDecision, channel: DeliveryChannel
 ) -> AppliedTurn:
@@ -456,7 +469,7 @@ def turn_apply(
     with transaction.atomic() if has_effects else nullcontext():
         reply, created = lead_services.message_record_agent_reply(
             inbound=inbound,
-            text=answer.reply,
+            text=_reply_text(answer=answer, lead=lead),
             prompt_version_id=decision.version.pk,
             delivery_status=status,
             model=result.model,

@@ -10,7 +10,7 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(
     [
         "config",
-        "agent.privacy",
+        "agent.privacy", "agent.outcomes",
         "training.retrieval",
         "agent.inbox",
         "prompts.releases",

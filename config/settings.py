@@ -1,7 +1,9 @@
-"""Settings, read from the environment with embedded defaults for local use.
+"""Settings, read from the environment. They fail closed: DEBUG is off unless DJANGO_DEBUG=1, and with
+it off the app refuses to start without a real secret key and webhook secret.
 
-With nothing set the app runs on SQLite, runs Celery tasks in process and answers leads with the
-offline responder. Production sets DJANGO_DEBUG=0 and the variables documented in the README.
+Local use (bin/run, the test suite's config/test_settings.py) sets DJANGO_DEBUG=1; then, with nothing else
+set, the app runs on SQLite, runs Celery tasks in process and answers leads with the offline responder.
+Production sets the variables documented in the README.
 """
 
 from pathlib import Path
@@ -14,7 +16,7 @@ from config.env import env_bool, env_float, env_int, env_list, env_str, parse_mo
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 _INSECURE_KEY = "django-insecure-local-development-only-key-never-use-in-production"
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "" if not DEBUG else _INSECURE_KEY)
@@ -22,7 +24,8 @@ if not DEBUG and (
     len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")
 ):
     raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters when DJANGO_DEBUG is off."
+        "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters when DJANGO_DEBUG is off "
+        "(the default; DJANGO_DEBUG=1 for local use)."
     )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])

@@ -5,7 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from agent import urls as agent_urls
 from agent.catalog import urls as catalog_urls
+from agent.dashboard import urls as dashboard_urls
 from agent.inbox import urls as inbox_urls
+from agent.outcomes import urls as outcome_urls
 from agent.rehearsal import urls as rehearsal_urls
 from agent.suggestions import urls as suggestion_urls
 from config import health, metrics
@@ -23,12 +25,14 @@ api_patterns += inbox_urls.api_patterns
 api_patterns += rehearsal_urls.api_patterns
 api_patterns += agent_urls.api_patterns
 api_patterns += catalog_urls.api_patterns
-page_patterns = leads_urls.page_patterns + prompts_urls.page_patterns + training_urls.page_patterns
+page_patterns = dashboard_urls.page_patterns + leads_urls.page_patterns
+page_patterns += prompts_urls.page_patterns + training_urls.page_patterns
 page_patterns += inbox_urls.page_patterns
 page_patterns += rehearsal_urls.page_patterns
 page_patterns += suggestion_urls.page_patterns
 page_patterns += agent_urls.page_patterns
 page_patterns += catalog_urls.page_patterns
+page_patterns += outcome_urls.page_patterns
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -47,6 +51,6 @@ urlpatterns = [
         "api/docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"
     ),
     path("dashboard/", include((page_patterns, "dashboard"))),
-    path("webhooks/", include((agent_urls.webhook_patterns, "webhooks"))),
+    path("webhooks/", include((agent_urls.webhook_patterns + outcome_urls.webhook_patterns, "webhooks"))),
     path("", leads_urls.root_redirect),
 ]

@@ -8,7 +8,7 @@ class LeadFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *LeadStatus.choices])
 
 
-LEAD_STATUS_ACTIONS = (LeadStatus.QUALIFIED, LeadStatus.CONVERTED, LeadStatus.LOST)
+LEAD_STATUS_ACTIONS = (LeadStatus.QUALIFIED, LeadStatus.BOOKED, LeadStatus.CONVERTED, LeadStatus.LOST)
 
 
 class LeadActionForm(forms.Form):

@@ -20,8 +20,18 @@ class LeadStatus(models.TextChoices):
     NEW = "new", "New"
     ENGAGED = "engaged", "Engaged"
     QUALIFIED = "qualified", "Qualified"
-    CONVERTED = "converted", "Converted"
+    BOOKED = "booked", "Booked a call"
+    # "converted" is the old system's value for a won deal; shown as "Won".
+    CONVERTED = "converted", "Won"
     LOST = "lost", "Lost"
+
+
+class StepSource(models.TextChoices):
+    """Who moved a lead a step down the funnel (kept in the status activity's data)."""
+
+    AGENT = "agent", "The agent"
+    PERSON = "person", "A person"
+    INTEGRATION = "integration", "An integration"
 
 
 class Lead(models.Model):

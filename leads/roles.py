@@ -24,6 +24,7 @@ PERM_CHANGE_LEAD = "leads.change_lead"
 PERM_VIEW_CATALOG = "prompts.view_offer"
 PERM_EDIT_CATALOG = "prompts.change_offer"
 PERM_PUBLISH_CATALOG = "prompts.publish_catalogversion"
+PERM_MANAGE_WEBHOOKS = "agent.change_webhooksubscription"
 
 
 def role_of(user) -> str | None:
@@ -71,6 +72,10 @@ _MANAGE = [
     ("agent", "change_staleexample"),
 ]
 _ADMINISTER = [
+    ("agent", "view_webhooksubscription"),
+    ("agent", "add_webhooksubscription"),
+    ("agent", "change_webhooksubscription"),
+    ("agent", "delete_webhooksubscription"),
     ("auth", "view_user"),
     ("auth", "add_user"),
     ("auth", "change_user"),

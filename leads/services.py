@@ -62,11 +62,21 @@ def notifications_mark_all_read(*, user: Any) -> int:
 
 
 @transaction.atomic
-def lead_set_status(*, lead: Lead, status: str, actor: Any = None, reason: str = "") -> Lead:
+def lead_set_status(
+    *,
+    lead: Lead,
+    status: str,
+    actor: Any = None,
+    reason: str = "",
+    source: str = "",
+    data: dict | None = None,
+) -> Lead:
     """Move a lead to a new status, recorded as a `lead.status_changed` activity (the qualification fact
-    that leads.selectors.lead_qualifications_since reads)."""
+    that leads.selectors.lead_qualifications_since reads) with its source: the agent, a person (an actor)
+    or an integration (a booking webhook); `data` adds ids such as the booking's."""
     if status not in LeadStatus.values:
         raise ValueError(f"Unknown lead status {status!r}")
+    source = source or ("person" if actor is not None else "agent")
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
     previous = lead.status
     if previous == status:
@@ -77,7 +87,7 @@ def lead_set_status(*, lead: Lead, status: str, actor: Any = None, reason: str =
         verb="lead.status_changed",
         lead=lead,
         actor=actor,
-        data={"from": previous, "to": status, "reason": reason},
+        data={"from": previous, "to": status, "reason": reason, "source": source, **(data or {})},
     )
     return lead
 
