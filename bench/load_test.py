@@ -1,24 +1,20 @@
-"""Bounded load test on loopback against the production server setup.
+"""Bounded load test on loopback against the production shape, with PostgreSQL at max_connections=100.
 
-    .venv/bin/python bench/load_test.py [--requests 600] [--concurrency 60] [--model-delay 1.0]
+    .venv/bin/python bench/load_test.py [--requests 600] [--concurrency 60] [--model-delays 1,3]
 
-Starts, all on 127.0.0.1: its own redis-server on a free port, the fake OpenAI model in its own process
-answering every call after --model-delay seconds, gunicorn with config/gunicorn.conf.py (DJANGO_DEBUG=0)
-and a Celery worker (prefork, the performance tasks each reply schedules) against that Redis. Then
---concurrency clients send --requests webhooks (a few messages per subscriber, each with its own
-message_id, plus --duplicates repeated deliveries) and it prints throughput, p50/p95/p99 latency and
-errors. Afterwards it checks the database: every acknowledged message stored exactly once with exactly one
-reply, and the worker credited every reply to the active prompt version. Exit status 1 if a check fails.
-
-PostgreSQL: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/agent_loadtest, created if missing).
+Starts, all on 127.0.0.1 (tests/faults/stack.py): a PRIVATE PostgreSQL cluster under /tmp on its own port
+(initdb/pg_ctl, max_connections=100, never the shared server), its own redis-server, the fake model in its
+own process answering every call after the model delay, gunicorn with config/gunicorn.conf.py
+(DJANGO_DEBUG=0, the connection budget enforced), a Celery prefork worker and beat. For each model delay,
+--concurrency clients send --requests webhooks (3 messages per subscriber, each with its own message_id)
+plus --duplicates repeated deliveries, and it prints throughput, p50/p95/p99/max latency, errors, and from
+the database: stored exactly once, one reply each, lost (acknowledged but not stored or not answered),
+duplicates (a message stored twice or a reply read twice), and the peak PostgreSQL connections.
+Exit status 1 if any run has an error, a lost message, a duplicate or p99 >= 10 s.
 """
 
 import argparse
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -29,268 +25,150 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_webhook import ensure_database, free_port, percentile, start_fake_model  # noqa: E402
+from bench.bench_webhook import percentile, start_fake_model  # noqa: E402
+from tests.faults.stack import (  # noqa: E402
+    SECRET,
+    PrivatePostgres,
+    Redis,
+    Stack,
+    database_create,
+    make_workdir,
+)
 
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/agent_loadtest"
-SECRET = "load-test-webhook-secret"
 
-
-def wait_for(check, timeout: float, what: str) -> None:
-    limit = time.monotonic() + timeout
-    while time.monotonic() < limit:
+def _peak_connections(stack: Stack, stop: threading.Event, peak: list[int]) -> None:
+    while not stop.wait(0.5):
         try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.2)
-            continue
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
+            count = stack.query("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+            peak[0] = max(peak[0], count[0][0])
+        except Exception:  # noqa: BLE001, S110 - a sample missed under load is fine
+            pass
 
 
-def start_redis() -> tuple[str, subprocess.Popen, str]:
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="load-redis-")
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
+def run(*, stack: Stack, delay: float, fake_delay, fake_calls, args) -> bool:
+    fake_delay.value = delay
+    calls_before = fake_calls.value
+    run_id = str(uuid.uuid4().int % 10**8).zfill(8)
+    prefix = f"8{run_id}"
+    jobs = [
+        {
+            "subscriber_id": f"{prefix}{i // 3:05d}",
+            "text": f"question {i} at {run_id}",
+            "message_id": f"{run_id}-{i}",
+            "channel": "instagram",
+            "first_name": "Load",
+        }
+        for i in range(args.requests)
+    ]
+    jobs += [dict(jobs[(i * 7) % len(jobs)]) for i in range(args.duplicates)]
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    acknowledged: set[str] = set()
+    lock = threading.Lock()
+    cursor = iter(range(len(jobs)))
+
+    def client() -> None:
+        with httpx.Client(base_url=stack.url, timeout=10, headers={"X-Webhook-Secret": SECRET}) as http:
+            while True:
+                with lock:
+                    index = next(cursor, None)
+                if index is None:
+                    return
+                job = jobs[index]
+                started = time.perf_counter()
+                try:
+                    response = http.post("/webhooks/manychat/", json=job)
+                    status = str(response.status_code)
+                    response.json()
+                except (httpx.HTTPError, ValueError) as exc:
+                    status = type(exc).__name__
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies.append(elapsed)
+                    if status == "200":
+                        acknowledged.add(job["text"])
+                    else:
+                        errors[status] = errors.get(status, 0) + 1
+
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=_peak_connections, args=(stack, stop, peak), daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(args.concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    stop.set()
+
+    inbound = stack.inbound(prefix)
+    replies = stack.replies(prefix)
+    texts = [text for text, _ in inbound.values()]
+    stored_twice = len(texts) - len(set(texts))
+    one_reply_each = all(len(replies.get(pk, [])) == 1 for pk in inbound)
+    # Duplicates: a message stored twice, or answered twice (the unique reply index makes that impossible).
+    twice = sum(1 for pk in inbound if len(replies.get(pk, [])) > 1)
+    lost = len(acknowledged - set(texts)) + sum(1 for pk in inbound if not replies.get(pk))
+    p99 = percentile(latencies, 0.99)
+    print(
+        f"== {len(jobs)} webhooks ({args.duplicates} repeated deliveries), {args.concurrency} clients, "
+        f"model {delay:.0f} s, PostgreSQL max_connections={args.max_connections}"
     )
-    import redis
-
-    wait_for(lambda: redis.Redis(port=port).ping(), 10, "redis-server")
-    return f"redis://127.0.0.1:{port}/0", process, workdir
+    print(f"   throughput      {len(jobs) / wall:8.1f} requests/s  ({wall:.1f} s)")
+    for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
+        print(f"   latency {name}     {percentile(latencies, q) * 1000:8.0f} ms")
+    print(f"   latency max     {max(latencies) * 1000:8.0f} ms")
+    print(f"   errors          {sum(errors.values()):8d}  {errors or ''}")
+    print(f"   model calls     {fake_calls.value - calls_before:8d}")
+    print(f"   stored          {len(inbound):8d}  of {len(acknowledged)} acknowledged distinct messages")
+    print(f"   one reply each  {'yes' if one_reply_each else 'NO':>8}")
+    print(f"   lost            {lost:8d}")
+    print(f"   duplicates      {stored_twice + twice:8d}")
+    print(f"   peak PostgreSQL connections {peak[0]} (budget: config/gunicorn.conf.py)")
+    return not errors and lost == 0 and stored_twice + twice == 0 and one_reply_each and p99 < 10
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=60)
-    parser.add_argument("--per-subscriber", type=int, default=3, help="messages per subscriber")
-    parser.add_argument("--duplicates", type=int, default=30, help="repeated deliveries of sent messages")
-    parser.add_argument("--model-delay", type=float, default=1.0)
+    parser.add_argument("--duplicates", type=int, default=30)
+    parser.add_argument("--model-delays", default="1,3")
+    parser.add_argument("--max-connections", type=int, default=100)
     args = parser.parse_args()
 
-    db_url = os.environ.get("DATABASE_URL", DEFAULT_DB)
-    ensure_database(db_url)
-    redis_url, redis_process, redis_dir = start_redis()
+    workdir = make_workdir()
+    cluster = PrivatePostgres(workdir / "pg", max_connections=args.max_connections)
+    cluster.start()
+    redis = Redis(workdir)
+    redis.start()
     fake_url, fake_delay, fake_calls, fake_process = start_fake_model()
-    fake_delay.value = args.model_delay
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": db_url,
-        "DATABASE_CONN_MAX_AGE": "60",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "load-test-" + "k3Jq9vTb2Lm8xR4s" * 4,
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "MANYCHAT_WEBHOOK_SECRET": SECRET,
-        "MANYCHAT_API_TOKEN": "",
-        "OPENAI_API_KEY": "sk-load-test",
-        "OPENAI_BASE_URL": fake_url,
-        "CELERY_BROKER_URL": redis_url,
-        "REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",  # the cache (rate limits)
-        "AGENT_ASYNC_MODE": "0",
-        "AGENT_HOLDING_TEXT": "",
-    }
-    os.environ.update(env)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    database_url = database_create(admin_url=cluster.admin_url, name="load_test")
+    stack = Stack(
+        workdir=workdir,
+        database_url=database_url,
+        redis=redis,
+        model_url=fake_url,
+        manychat_url="http://127.0.0.1:9",  # sync mode: nothing is sent through the API
+        manychat_token="",
+        env={"DATABASE_MAX_CONNECTIONS": str(args.max_connections), "DJANGO_LOG_LEVEL": "ERROR"},
+        web_threads=32,
+        web_workers=2,
+        celery_concurrency=2,
     )
-
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.db.models import Count
-
-    from leads.models import Message, MessageRole
-    from prompts.models import PromptVersion
-
-    active = PromptVersion.objects.filter(is_active=True).first()
-    if active is None:
-        number = (
-            PromptVersion.objects.order_by("-version").values_list("version", flat=True).first() or 0
-        ) + 1
-        active = PromptVersion.objects.create(
-            version=number, content="You are a helpful sales assistant.", is_active=True
-        )
-    replies_before = active.total_replies
-    connection.close()
-
-    port = free_port()
-    logs = Path(tempfile.mkdtemp(prefix="load-test-"))
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "config/gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "config.wsgi",
-        ],
-        cwd=ROOT,
-        env=env,
-        stderr=(logs / "gunicorn.log").open("w"),
-    )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stderr=(logs / "worker.log").open("w"),
-    )
-    base = f"http://127.0.0.1:{port}"
     ok = True
     try:
-        wait_for(
-            lambda: httpx.post(f"{base}/webhooks/manychat/", timeout=2).status_code == 401, 30, "gunicorn"
-        )
-        run = str(uuid.uuid4().int % 10**8)  # digits: ManyChat contact ids are numeric
-        jobs = []
-        for i in range(args.requests):
-            subscriber = f"9{run}{i // args.per_subscriber:06d}"
-            jobs.append(
-                {
-                    "subscriber_id": subscriber,
-                    "text": f"question {i}",
-                    "message_id": f"{run}-{i}",
-                    "channel": "instagram",
-                    "first_name": "Load",
-                }
-            )
-        jobs += [dict(jobs[(i * 7) % len(jobs)]) for i in range(args.duplicates)]
-        latencies: list[float] = []
-        errors: dict[str, int] = {}
-        acknowledged: set[str] = set()
-        lock = threading.Lock()
-        cursor = iter(range(len(jobs)))
-
-        def client() -> None:
-            with httpx.Client(base_url=base, timeout=15, headers={"X-Webhook-Secret": SECRET}) as http:
-                while True:
-                    with lock:
-                        index = next(cursor, None)
-                    if index is None:
-                        return
-                    job = jobs[index]
-                    started = time.perf_counter()
-                    try:
-                        response = http.post("/webhooks/manychat/", json=job)
-                        status = str(response.status_code)
-                    except httpx.HTTPError as exc:
-                        status = type(exc).__name__
-                    elapsed = time.perf_counter() - started
-                    with lock:
-                        latencies.append(elapsed)
-                        if status == "200":
-                            acknowledged.add(job["message_id"])
-                        else:
-                            errors[status] = errors.get(status, 0) + 1
-
-        started = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(args.concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - started
-
-        print(
-            f"== Load test: {len(jobs)} webhooks ({args.duplicates} repeated deliveries), "
-            f"{args.concurrency} concurrent clients, model {args.model_delay:.1f} s"
-        )
-        print("   gunicorn config/gunicorn.conf.py (gthread), Celery prefork x2, Redis, PostgreSQL, loopback")
-        print(f"   throughput      {len(jobs) / wall:8.1f} requests/s  ({wall:.1f} s)")
-        print(f"   latency p50     {percentile(latencies, 0.50) * 1000:8.0f} ms")
-        print(f"   latency p95     {percentile(latencies, 0.95) * 1000:8.0f} ms")
-        print(f"   latency p99     {percentile(latencies, 0.99) * 1000:8.0f} ms")
-        print(f"   latency max     {max(latencies) * 1000:8.0f} ms")
-        print(f"   errors          {sum(errors.values()):8d}  {errors or ''}")
-        print(f"   model calls     {fake_calls.value:8d}")
-
-        # --- Afterwards: exactly once ---
-        inbound = Message.objects.filter(
-            role=MessageRole.LEAD, conversation__lead__manychat_subscriber_id__startswith=f"9{run}"
-        )
-        stored = inbound.count()
-        per_text = inbound.values("text").annotate(n=Count("id")).filter(n__gt=1).count()
-        replies = inbound.annotate(n=Count("replies", filter=_agent_reply())).values_list("n", flat=True)
-        reply_counts: dict[int, int] = {}
-        for n in replies:
-            reply_counts[n] = reply_counts.get(n, 0) + 1
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the worker credits each reply to the active version
-            active.refresh_from_db()
-            if active.total_replies - replies_before >= args.requests:
-                break
-            time.sleep(0.5)
-        credited = active.total_replies - replies_before
-        checks = {
-            "every acknowledged message stored": stored == len(acknowledged),
-            "stored exactly once (no duplicates)": per_text == 0 and stored <= args.requests,
-            "exactly one reply per message": reply_counts == {1: stored},
-            "one model call per message": fake_calls.value == stored,
-            "worker credited every reply": credited == stored,
-        }
-        print(f"   stored          {stored:8d}  of {len(acknowledged)} acknowledged distinct messages")
-        print(f"   replies         {reply_counts}")
-        print(f"   credited        {credited:8d}  replies counted by the Celery worker")
-        for name, passed in checks.items():
-            print(f"   [{'ok' if passed else 'FAIL'}] {name}")
-            ok = ok and passed
-        ok = ok and not errors
+        stack.start()
+        for delay in (float(value) for value in args.model_delays.split(",")):
+            ok = run(stack=stack, delay=delay, fake_delay=fake_delay, fake_calls=fake_calls, args=args) and ok
     finally:
-        for process in (server, worker):
-            process.terminate()
-        for process in (server, worker):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stack.stop()
         fake_process.terminate()
-        redis_process.terminate()
-        redis_process.wait(timeout=10)
-        shutil.rmtree(redis_dir, ignore_errors=True)
+        redis.stop()
+        cluster.remove()
+    print("== all checks passed" if ok else "== FAILED")
     return 0 if ok else 1
-
-
-def _agent_reply():
-    from django.db.models import Q
-
-    return Q(replies__role="agent")
 
 
 if __name__ == "__main__":
