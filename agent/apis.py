@@ -1,4 +1,3 @@
-import hmac
 import logging
 import time
 
@@ -13,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agent import manychat, turn
+from agent.authentication import WebhookSecretAuthentication
 from agent.llm import LlmErrorKind
 from agent.payloads import PayloadError, payload_parse
 from config import logs, metrics
@@ -32,29 +32,6 @@ class _RawParser(BaseParser):
         return {}
 
 
-def _secrets() -> list[bytes]:
-    return [
-        s.encode() for s in (settings.MANYCHAT_WEBHOOK_SECRET, settings.MANYCHAT_WEBHOOK_SECRET_PREVIOUS) if s
-    ]
-
-
-def _presented_secret(request) -> bytes:
-    header = request.META.get("HTTP_X_WEBHOOK_SECRET")
-    if header:
-        return header.strip().encode()
-    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip().encode()
-    return b""
-
-
-def _authenticated(request) -> bool:
-    presented = _presented_secret(request)
-    # Compare against every configured secret (current and previous) so timing says nothing about which.
-    matches = [hmac.compare_digest(presented, secret) for secret in _secrets()]
-    return bool(presented) and any(matches)
-
-
 class ManyChatWebhookApi(APIView):
     """POST /webhooks/manychat/: a lead's message from ManyChat; answers with a Dynamic Block v2 body.
 
@@ -68,7 +45,7 @@ class ManyChatWebhookApi(APIView):
     agent.manychat builds the v2 body the OutputSerializer describes.
     """
 
-    authentication_classes: list = []
+    authentication_classes = [WebhookSecretAuthentication]
     permission_classes: list = []
     parser_classes = [_RawParser]
     renderer_classes = [JSONRenderer]
@@ -109,10 +86,6 @@ class ManyChatWebhookApi(APIView):
     )
     def post(self, request):
         started = time.monotonic()
-        if not _authenticated(request):
-            return Response(
-                {"error": "invalid or missing webhook secret"}, status=status.HTTP_401_UNAUTHORIZED
-            )
         limit = settings.AGENT_WEBHOOK_MAX_BODY_BYTES
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
