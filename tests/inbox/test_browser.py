@@ -2,6 +2,8 @@
 the bot stays silent → hand back → the bot answers; the correction candidate reaches the review queue."""
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -143,6 +145,33 @@ def test_the_inbox_walk(
     assert texts(post_webhook(live_server, "424242", "Thanks! One more question about prices")) != []
     resume(page)
     assert fake_openai.calls == model_calls + 1
+
+    # A slow agent reply that finishes after a person took over is never sent.
+    fake_openai.enqueue(
+        fake_openai.completion({"reply": "Saturday works, see you!", "qualified": False}, delay=3)
+    )
+    answered: dict = {}
+    calls = fake_openai.calls
+    writer = threading.Thread(
+        target=lambda: answered.update(post_webhook(live_server, "424242", "Can I come on Saturday instead?"))
+    )
+    writer.start()
+    deadline = time.monotonic() + 10
+    while fake_openai.calls == calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_openai.calls == calls + 1  # the model is writing
+    page.goto(f"/dashboard/inbox/{lead.pk}/")
+    with page.expect_navigation():
+        page.click("[data-testid=take-over]")
+    quiet(page)
+    writer.join(15)
+    assert texts(answered) == []
+    late = Message.objects.get(role=MessageRole.AGENT, text="Saturday works, see you!")
+    assert late.delivery_status == DeliveryStatus.SUPERSEDED
+    assert "Saturday works, see you!" not in fake_manychat.sent_texts()
+    resume(page)
+    page.reload()
+    assert "not sent: a person took over" in page.locator(f"#message-{late.pk}").inner_text().lower()
 
     # The review queue shows the correction with its source.
     review = new_page("manager")
