@@ -70,6 +70,7 @@ def main() -> None:
     ensure_database(database_url)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG=os.environ.get("DJANGO_DEBUG", "1"),  # a local tool: the development settings
         DATABASE_URL=database_url,
         CELERY_BROKER_URL=broker_url,
         OPENAI_API_KEY="sk-bench-fake",

@@ -29,6 +29,7 @@ class Worker:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_DEBUG": "1",  # a test process: development settings (production ones need secrets)
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": broker_url,
             "OPENAI_API_KEY": "sk-test-fake",
