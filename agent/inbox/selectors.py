@@ -138,9 +138,16 @@ def _search_condition(search: str) -> Q:
     digits = "".join(ch for ch in term if ch.isdigit())
     if len(digits) >= 4:
         condition |= Q(phone__icontains=term) | Q(phone__icontains=digits)
-    if not term.startswith("@"):
+    if not _looks_like_an_identifier(term):
         condition |= Q(pk__in=_message_words(term))
     return condition
+
+
+def _looks_like_an_identifier(term: str) -> bool:
+    """An @handle, an email address or a number (phone, subscriber id) names a lead, not message words."""
+    if term.startswith("@") or (" " not in term and "@" in term.strip("@")):
+        return True
+    return sum(ch.isdigit() for ch in term) >= 4 and not any(ch.isalpha() for ch in term)
 
 
 def inbox_queue(*, queue: Queue, user: Any, filters: InboxFilters | None = None) -> QuerySet[Lead]:

@@ -221,3 +221,12 @@ def test_bad_filter_input_is_ignored_on_the_page_and_a_400_in_the_api(client, ap
 def test_viewer_may_read_the_queues(client, viewer):
     client.force_login(viewer)
     assert client.get(reverse("dashboard:inbox")).status_code == 200
+
+
+@pytest.mark.parametrize("term", ["ana@example.org", "@ana_k", "+34 600 111 222"])
+def test_an_identifier_names_a_lead_and_is_not_looked_for_in_messages(operator, term):
+    ana = LeadFactory(email="ana@example.org", username="ana_k", phone="+34 600 111 222")
+    other = LeadFactory(email="", username="bob", phone="")
+    MessageFactory(conversation=ConversationFactory(lead=other), text=f"my friend is {term}")
+    found = selectors.inbox_queue(queue=Queue.OPEN, user=operator, filters=InboxFilters(search=term))
+    assert ids(found) == [ana.pk]
