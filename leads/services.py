@@ -6,7 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
-from leads.models import Activity, Lead, LeadStatus, Notification
+from leads.models import Activity, Channel, Lead, LeadStatus, Notification
 
 User = get_user_model()
 
@@ -146,16 +146,23 @@ def lead_upsert_from_manychat(
         if created:
             return lead
     changes: dict[str, Any] = {"last_message_at": at, "updated_at": timezone.now()}
-    known = (lead.qualification_data or {}).get("manychat_fields") or {}
-    if fields and {**known, **fields} != known:
-        merged = {**known, **fields}
-        changes["qualification_data"] = {**(lead.qualification_data or {}), "manychat_fields": merged}
     for name, value in profile.items():
         if value and getattr(lead, name) != value:
             changes[name] = value
-    if channel != "other" and lead.channel != channel:
+    if channel != Channel.OTHER and lead.channel != channel:
         changes["channel"] = channel
-    Lead.objects.filter(pk=lead.pk).update(**changes)
+    known = (lead.qualification_data or {}).get("manychat_fields") or {}
+    if not fields or {**known, **fields} == known:
+        Lead.objects.filter(pk=lead.pk).update(**changes)
+    else:
+        # The row we were given may be stale: the agent merges the facts it learns into the same JSON
+        # (lead_merge_qualification_data, under the same row lock), so merge into what is there now.
+        with transaction.atomic():
+            fresh = Lead.objects.select_for_update().only("id", "qualification_data").get(pk=lead.pk)
+            data = dict(fresh.qualification_data or {})
+            data["manychat_fields"] = {**(data.get("manychat_fields") or {}), **fields}
+            changes["qualification_data"] = data
+            Lead.objects.filter(pk=lead.pk).update(**changes)
     for name, value in changes.items():
         setattr(lead, name, value)
     return lead
