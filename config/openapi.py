@@ -37,3 +37,21 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                     code, {"description": description, "content": {"application/json": {"schema": ref}}}
                 )
     return result
+
+
+from drf_spectacular.openapi import AutoSchema as _SpectacularAutoSchema  # noqa: E402
+
+
+class AutoSchema(_SpectacularAutoSchema):
+    """Component names for the nested `InputSerializer` / `OutputSerializer` of each `<Entity><Action>Api`.
+
+    drf-spectacular names a serializer by its class name alone, so every API's nested `InputSerializer`
+    would be the one component "Input"; this names it after its API instead ("ProposalCreateInput").
+    """
+
+    def get_serializer_name(self, serializer: Any, direction: str) -> str:
+        cls = serializer.__class__
+        outer, _, inner = cls.__qualname__.rpartition(".")
+        if outer and inner in ("InputSerializer", "OutputSerializer"):
+            return outer.removesuffix("Api") + inner.removesuffix("Serializer")
+        return super().get_serializer_name(serializer, direction)

@@ -180,7 +180,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 25,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": (
         ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"]
         if DEBUG
@@ -194,6 +194,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema describes every endpoint: signed-in staff only (session or token), like the API itself.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The signed events we POST to the team's tools (agent/outcomes).
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": [
+        f"agent.outcomes.openapi.{name}"
+        for name in ("lead_qualified", "lead_booked", "lead_won", "lead_handed_off", "lead_waiting")
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -260,10 +266,15 @@ AGENT_MAX_TRAINING_EXAMPLES = env_int("AGENT_MAX_TRAINING_EXAMPLES", 12)
 # ManyChat retries only a request it got no answer to within its 10 s timeout: 20 s covers that timeout and
 # the retry's trip; a repeat after a reply to the lead is a new message whatever the window (agent/dedupe.py).
 AGENT_DEDUPE_WINDOW_SECONDS = env_int("AGENT_DEDUPE_WINDOW_SECONDS", 20)
+# Messages from one lead within this many seconds are answered once, as one turn (agent.turn.turn_burst_wait).
+# 0 (the default for now) answers each message as it comes.
+AGENT_BURST_WINDOW_SECONDS = env_float("AGENT_BURST_WINDOW_SECONDS", 0.0)
 AGENT_WEBHOOK_MAX_BODY_BYTES = env_int("AGENT_WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
 # A turn that has not completed this long after the message arrived is retried (beat + retry_turns).
 AGENT_RETRY_AFTER_SECONDS = env_int("AGENT_RETRY_AFTER_SECONDS", 120)
 AGENT_MAX_TURN_ATTEMPTS = env_int("AGENT_MAX_TURN_ATTEMPTS", 3)
+# Sends of one stored reply the retry sweep may start (each backs off: agent.selectors._due).
+AGENT_MAX_DELIVERY_ATTEMPTS = env_int("AGENT_MAX_DELIVERY_ATTEMPTS", 6)
 AGENT_RETRY_MAX_AGE_HOURS = env_int("AGENT_RETRY_MAX_AGE_HOURS", 24)
 # Rehearsal (agent/rehearsal): plays per scenario, the release gate's margin below the compared version's
 # score, the judge's agreement with the calibration set before its verdicts count, and how long a claimed

@@ -158,19 +158,23 @@ class FaqDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class CatalogReleaseInputSerializer(serializers.Serializer):
+    change_note = serializers.CharField(max_length=500)
+
+
+class CatalogReleaseOutputSerializer(serializers.Serializer):
+    catalog_version = serializers.IntegerField()
+    draft_prompt_version = serializers.IntegerField()
+    draft_prompt_version_id = serializers.IntegerField()
+    stale_examples_flagged = serializers.IntegerField()
+
+
 class CatalogReleaseApi(APIView):
     """Save the working copy as the next catalog version with a draft prompt version carrying it."""
 
     permission_classes = [CanViewOrWrite]
-
-    class InputSerializer(serializers.Serializer):
-        change_note = serializers.CharField(max_length=500)
-
-    class OutputSerializer(serializers.Serializer):
-        catalog_version = serializers.IntegerField()
-        draft_prompt_version = serializers.IntegerField()
-        draft_prompt_version_id = serializers.IntegerField()
-        stale_examples_flagged = serializers.IntegerField()
+    InputSerializer = CatalogReleaseInputSerializer
+    OutputSerializer = CatalogReleaseOutputSerializer
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request) -> Response:
@@ -186,15 +190,17 @@ class CatalogReleaseApi(APIView):
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
+class CatalogVersionOutputSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    change_note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    prompt_versions = serializers.ListField(child=serializers.IntegerField())
+    changes = serializers.ListField(child=serializers.DictField())
+
+
 class CatalogVersionListApi(APIView):
     permission_classes = [CanView]
-
-    class OutputSerializer(serializers.Serializer):
-        number = serializers.IntegerField()
-        change_note = serializers.CharField()
-        created_at = serializers.DateTimeField()
-        prompt_versions = serializers.ListField(child=serializers.IntegerField())
-        changes = serializers.ListField(child=serializers.DictField())
+    OutputSerializer = CatalogVersionOutputSerializer
 
     @extend_schema(responses={200: OutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
@@ -214,16 +220,18 @@ class CatalogVersionListApi(APIView):
         return Response(self.OutputSerializer(rows, many=True).data)
 
 
+class StaleExampleOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    training_example_id = serializers.IntegerField()
+    catalog_version = serializers.IntegerField(source="catalog_version.number")
+    old_fact = serializers.CharField()
+    new_fact = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class StaleExampleListApi(APIView):
     permission_classes = [CanView]
-
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        training_example_id = serializers.IntegerField()
-        catalog_version = serializers.IntegerField(source="catalog_version.number")
-        old_fact = serializers.CharField()
-        new_fact = serializers.CharField()
-        created_at = serializers.DateTimeField()
+    OutputSerializer = StaleExampleOutputSerializer
 
     @extend_schema(responses={200: OutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
