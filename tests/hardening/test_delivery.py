@@ -139,3 +139,21 @@ def test_a_stale_connection_is_retried_once_and_the_message_stored(agent):
         response = _webhook({"subscriber_id": "5003", "text": "still there?", "message_id": "c"})
     assert response.status_code == 200
     assert Message.objects.filter(role=MessageRole.LEAD, text="still there?").count() == 1
+
+
+def test_the_sweep_backs_off_per_message_and_stops(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.AGENT_RETRY_AFTER_SECONDS = 60
+    now = timezone.now()
+    rows = [
+        (1, 0, now - timedelta(seconds=61)),  # first retry: after 1 minute
+        (2, 1, now - timedelta(seconds=61)),  # second: not before 2 minutes
+        (3, 1, now - timedelta(seconds=121)),
+        (4, 2, now - timedelta(seconds=239)),  # third: not before 4 minutes
+        (5, 2, now - timedelta(seconds=241)),
+        (6, 3, now - timedelta(hours=5)),  # out of attempts: never again
+    ]
+    assert selectors._due(rows=rows, now=now, max_attempts=3) == {1, 3, 5}
