@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -78,6 +78,7 @@ class TurnState(StrEnum):
     IN_PROGRESS = "in_progress"  # webhook: another attempt holds this turn
     SKIPPED = "skipped"  # the bot is paused for this lead
     SUPERSEDED = "superseded"  # a person took the lead over while the model wrote: kept, never sent
+    ABSORBED = "absorbed"  # a later message of the same burst answers this one too
     FAILED = "failed"  # the model failed: the fallback line went out (first failure only)
     UNDELIVERABLE = "undeliverable"  # ManyChat refused the reply for good
     ALREADY_DONE = "already_done"  # nothing left to do (or another worker is doing it)
@@ -323,6 +324,39 @@ def turn_skip_paused(*, inbound: Message, lead: Lead) -> None:
             target=lead,
             url=f"/dashboard/leads/{lead.pk}/",
         )
+
+
+# --- 3b. Message bursts ------------------------------------------------------------------------------
+
+
+def turn_burst_wait(*, stored: StoredInbound, window: float) -> StoredInbound | None:
+    """Wait out the burst window (AGENT_BURST_WINDOW_SECONDS after this message arrived).
+
+    None when a later message from the lead arrived meanwhile: this one is marked answered and the
+    later message's turn answers all of them with one model call. Otherwise the stored turn with its
+    history read again, so it holds every message of the burst in order. The window is read from the
+    message rows, so it holds across processes and workers. A window of 0 skips the step.
+    """
+    if window <= 0:
+        return stored
+    message = stored.message
+    until = message.created_at + timedelta(seconds=window)
+    while True:
+        if lead_assignment.message_newer_inbound_exists(
+            message_id=message.pk, conversation_id=message.conversation_id
+        ):
+            lead_assignment.message_absorb_into_burst(message_id=message.pk)
+            return None
+        remaining = (until - timezone.now()).total_seconds()
+        if remaining <= 0:
+            break
+        time.sleep(min(remaining, 0.2))
+    history = lead_selectors.message_history(
+        conversation_id=message.conversation_id,
+        limit=settings.AGENT_MAX_HISTORY_MESSAGES,
+        before_id=message.pk,
+    )
+    return replace(stored, history=history)
 
 
 # --- 4. Choose the version ---------------------------------------------------------------------------
@@ -768,6 +802,10 @@ def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome
         body = _holding_body(stored=stored)  # written before the task may start on the same rows
         turn_defer(message_id=stored.message.pk)
         return TurnOutcome(state=TurnState.DEFERRED, body=body)
+    burst = turn_burst_wait(stored=stored, window=settings.AGENT_BURST_WINDOW_SECONDS)
+    if burst is None:
+        return TurnOutcome(state=TurnState.ABSORBED)  # a valid, silent body: the next message answers
+    stored = burst
 
     step = attachments.attachment_step(message=stored.message)
     if step is attachments.AttachmentStep.TRANSCRIBE:  # never inside ManyChat's 10 s window

@@ -173,3 +173,25 @@ def message_supersede_if_taken_over(*, message_id: int, lead_id: int) -> bool:
             error="A person took the lead over before this reply was sent.",
         )
     )
+
+
+# --- Message bursts (agent.turn.turn_burst_wait): the window lives in the message rows, not in a process.
+
+
+def message_newer_inbound_exists(*, message_id: int, conversation_id: int) -> bool:
+    """A later message from the lead arrived in the same conversation (its turn answers this one too)."""
+    return Message.objects.filter(
+        conversation_id=conversation_id, role=MessageRole.LEAD, pk__gt=message_id
+    ).exists()
+
+
+def message_absorb_into_burst(*, message_id: int) -> bool:
+    """Mark a lead's message as answered by the turn of a later message of the same burst."""
+    return bool(
+        Message.objects.filter(
+            pk=message_id, role=MessageRole.LEAD, delivery_status=DeliveryStatus.RECEIVED
+        ).update(
+            delivery_status=DeliveryStatus.ANSWERED,
+            error="Answered together with the lead's next message (one burst).",
+        )
+    )
