@@ -3,25 +3,10 @@ from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMix
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
-from django.views.generic import TemplateView
 
 from leads import roles, selectors, services
-from leads.forms import LEAD_STATUS_ACTIONS, LeadActionForm, LeadFilterForm
-from leads.models import Lead, MessageRole
-from prompts.selectors import active_prompt_version
-from training.selectors import training_example_flags_for_lead, training_example_stats
-
-
-class DashboardHomeView(LoginRequiredMixin, TemplateView):
-    template_name = "leads/dashboard_home.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["lead_counts"] = selectors.lead_status_counts()
-        context["training"] = training_example_stats()
-        context["active_prompt"] = active_prompt_version()
-        context["recent_leads"] = list(selectors.lead_list()[:8])
-        return context
+from leads.forms import LeadActionForm, LeadFilterForm
+from leads.models import Lead
 
 
 class LeadListView(LoginRequiredMixin, PermissionRequiredMixin, View):
@@ -42,28 +27,6 @@ class LeadListView(LoginRequiredMixin, PermissionRequiredMixin, View):
             request,
             "leads/lead_list.html",
             {"form": form, "page": page, "leads": page.object_list, "query": query.urlencode()},
-        )
-
-
-class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
-    permission_required = roles.PERM_VIEW_LEADS
-
-    def get(self, request, lead_id: int):
-        lead = get_object_or_404(Lead.objects.select_related("assignee"), pk=lead_id)
-        transcript = list(selectors.lead_transcript(lead=lead))
-        flags = training_example_flags_for_lead(lead_id=lead.pk)
-        for message in transcript:
-            message.training_flags = flags.get(message.pk, [])
-        return render(
-            request,
-            "leads/lead_detail.html",
-            {
-                "lead": lead,
-                "transcript": transcript,
-                "agent_role": MessageRole.AGENT,
-                "activities": list(selectors.lead_activity_recent(lead=lead)),
-                "status_actions": [(s.value, s.label) for s in LEAD_STATUS_ACTIONS],
-            },
         )
 
 

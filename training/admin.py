@@ -13,17 +13,17 @@ class TrainingExampleAdmin(admin.ModelAdmin):
         "status",
         "short_feedback",
         "submitted_by",
-        "approved_by",
+        "decided_by",
         "created_at",
     )
     list_filter = ("status", "example_type", "created_at")
     search_fields = ("user_message", "ai_response", "expected_response", "feedback")
-    list_select_related = ("submitted_by", "approved_by")
+    list_select_related = ("submitted_by", "decided_by")
     raw_id_fields = ("conversation", "message", "submitted_by")
     readonly_fields = (
         "status",
-        "approved_by",
-        "approved_at",
+        "decided_by",
+        "decided_at",
         "review_note",
         "metadata",
         "created_at",

@@ -1,6 +1,8 @@
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,20 +34,21 @@ class ExampleOutputSerializer(serializers.Serializer):
     review_note = serializers.CharField()
     submitted_by = serializers.IntegerField(source="submitted_by_id", allow_null=True)
     submitted_by_name = serializers.SerializerMethodField()
-    approved_by = serializers.IntegerField(source="approved_by_id", allow_null=True)
+    # The API keeps the old system's names; they hold whoever decided (approved or rejected) and when.
+    approved_by = serializers.IntegerField(source="decided_by_id", allow_null=True)
     approved_by_name = serializers.SerializerMethodField()
-    approved_at = serializers.DateTimeField(allow_null=True)
+    approved_at = serializers.DateTimeField(source="decided_at", allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
     def get_lead_id(self, obj: TrainingExample) -> int | None:
-        return obj.conversation.lead_id if obj.conversation_id else None
+        return obj.conversation.lead_id if obj.conversation is not None else None
 
     def get_submitted_by_name(self, obj: TrainingExample) -> str | None:
         return _user_name(obj.submitted_by)
 
     def get_approved_by_name(self, obj: TrainingExample) -> str | None:
-        return _user_name(obj.approved_by)
+        return _user_name(obj.decided_by)
 
 
 class SubmitInputSerializer(serializers.Serializer):
@@ -90,6 +93,16 @@ def submit_example(*, user, data: dict) -> TrainingExample:
     )
 
 
+def _submit_response(request: Request) -> Response:
+    data = SubmitInputSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    example = submit_example(user=request.user, data=data.validated_data)
+    return Response(
+        ExampleOutputSerializer(selectors.training_example_get(example_id=example.pk)).data,
+        status=status.HTTP_201_CREATED,
+    )
+
+
 class TrainingExampleListApi(APIView):
     permission_classes = [HasPerm(roles.PERM_VIEW_EXAMPLES, post=roles.PERM_SUBMIT_EXAMPLE)]
     pagination_class = Pagination  # documents the page envelope in the schema
@@ -109,11 +122,7 @@ class TrainingExampleListApi(APIView):
 
     @extend_schema(request=SubmitInputSerializer, responses={201: ExampleOutputSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        example = submit_example(user=request.user, data=data.validated_data)
-        example = selectors.training_example_get(example_id=example.pk)
-        return Response(self.OutputSerializer(example).data, status=status.HTTP_201_CREATED)
+        return _submit_response(request)
 
 
 class TrainingExampleSubmitApi(APIView):
@@ -127,7 +136,7 @@ class TrainingExampleSubmitApi(APIView):
         responses={201: ExampleOutputSerializer},
     )
     def post(self, request):
-        return TrainingExampleListApi.post(self, request)
+        return _submit_response(request)
 
 
 class TrainingExampleDetailApi(APIView):
@@ -150,7 +159,7 @@ class TrainingExampleDetailApi(APIView):
     def _get(self, example_id: int) -> TrainingExample:
         example = selectors.training_example_get(example_id=example_id)
         if example is None:
-            get_object_or_404(TrainingExample, pk=example_id)
+            raise Http404("No TrainingExample matches the given query.")  # as get_object_or_404 says
         return example
 
     @extend_schema(responses=ExampleOutputSerializer)

@@ -39,12 +39,14 @@ class TrainingExample(models.Model):
         on_delete=models.SET_NULL,
         related_name="submitted_examples",
     )
-    approved_by = models.ForeignKey(
+    # Who approved OR rejected it, and when (the old system named the columns approved_*).
+    decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="reviewed_examples",
+        db_column="approved_by_id",
     )
     user_message = models.TextField()
     ai_response = models.TextField()
@@ -54,7 +56,7 @@ class TrainingExample(models.Model):
     status = models.CharField(max_length=16, choices=ExampleStatus.choices, default=ExampleStatus.PENDING)
     review_note = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
-    approved_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True, db_column="approved_at")
     # Lifecycle (training/review): an approved example leaves the agent's examples once retired, and may
     # carry a date by which someone should look at it again.
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -86,8 +88,8 @@ class TrainingExample(models.Model):
             models.CheckConstraint(condition=~Q(feedback=""), name="training_feedback_not_empty"),
             # A decision always records when it was made; a pending example carries none.
             models.CheckConstraint(
-                condition=(Q(status="pending") & Q(approved_at__isnull=True))
-                | (~Q(status="pending") & Q(approved_at__isnull=False)),
+                condition=(Q(status="pending") & Q(decided_at__isnull=True))
+                | (~Q(status="pending") & Q(decided_at__isnull=False)),
                 name="training_decided_has_time",
             ),
         ]
@@ -102,7 +104,7 @@ class TrainingExample(models.Model):
                 name="idx_training_insights_created",
             ),
             models.Index(
-                fields=["approved_at", "status", "created_at", "approved_by", "message"],
+                fields=["decided_at", "status", "created_at", "decided_by", "message"],
                 name="idx_training_insights_decided",
             ),
         ]

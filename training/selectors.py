@@ -20,7 +20,7 @@ def training_example_list(*, filters: dict[str, Any] | None = None) -> QuerySet[
     from training.filters import TrainingExampleFilter
 
     queryset = TrainingExample.objects.select_related(
-        "submitted_by", "approved_by", "conversation__lead"
+        "submitted_by", "decided_by", "conversation__lead"
     ).order_by("-created_at", "-id")
     if filters is None:
         return queryset
@@ -39,7 +39,7 @@ def training_example_get(*, example_id: int) -> TrainingExample | None:
 def training_review_queue(*, status: str | None = None) -> QuerySet[TrainingExample]:
     """The managers' queue: pending first, then oldest first."""
     queryset = TrainingExample.objects.select_related(
-        "submitted_by", "approved_by", "conversation__lead", "message"
+        "submitted_by", "decided_by", "conversation__lead", "message"
     )
     if status:
         queryset = queryset.filter(status=status)
@@ -105,7 +105,8 @@ def training_example_flags_for_lead(*, lead_id: int) -> dict[int, list[TrainingE
         "id", "message_id", "status", "example_type"
     )
     for example in rows:
-        flags.setdefault(example.message_id, []).append(example)
+        if example.message_id is not None:  # filtered above; for the type checker
+            flags.setdefault(example.message_id, []).append(example)
     return flags
 
 

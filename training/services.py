@@ -18,6 +18,11 @@ from training.models import ExampleStatus, ExampleType, TrainingExample
 EDITABLE_FIELDS = ("user_message", "ai_response", "expected_response", "feedback", "example_type")
 
 
+def _lead_id_of(example: TrainingExample) -> int | None:
+    conversation = example.conversation  # None without a query when conversation_id is None
+    return conversation.lead_id if conversation is not None else None
+
+
 def _require(user: Any, perm: str, action: str) -> None:
     if not user.has_perm(perm):
         raise PermissionDenied(f"Your role may not {action}.")
@@ -41,16 +46,16 @@ def training_example_decide(
     ):
         raise PermissionDenied("You submitted this example: another manager must approve it.")
     example.status = status
-    example.approved_by = reviewer
-    example.approved_at = timezone.now()
+    example.decided_by = reviewer
+    example.decided_at = timezone.now()
     example.review_note = note.strip()
-    example.save(update_fields=["status", "approved_by", "approved_at", "review_note", "updated_at"])
+    example.save(update_fields=["status", "decided_by", "decided_at", "review_note", "updated_at"])
     if status == ExampleStatus.APPROVED:
         from training.retrieval.services import example_embedding_schedule
 
         example_embedding_schedule(example_id=example.pk)
     verb = "training.approved" if status == ExampleStatus.APPROVED else "training.rejected"
-    lead_id = example.conversation.lead_id if example.conversation_id else None
+    lead_id = _lead_id_of(example)
     activity_record(
         verb=verb,
         lead_id=lead_id,
@@ -149,8 +154,9 @@ def _create_example(*, submitter: Any, lead_id: int | None, source: str, **field
 
 
 def _lead_message_before(*, reply: Message) -> Message | None:
-    if reply.in_reply_to_id is not None and reply.in_reply_to.role == MessageRole.LEAD:
-        return reply.in_reply_to
+    asked = reply.in_reply_to  # None without a query when in_reply_to_id is None
+    if asked is not None and asked.role == MessageRole.LEAD:
+        return asked
     return (
         Message.objects.filter(conversation_id=reply.conversation_id, role=MessageRole.LEAD)
         .filter(created_at__lte=reply.created_at, id__lt=reply.pk)
@@ -250,7 +256,7 @@ def training_example_update(*, example: TrainingExample, user: Any, data: dict[s
         example.save(update_fields=[*changed, "updated_at"])
         activity_record(
             verb="training.updated",
-            lead_id=example.conversation.lead_id if example.conversation_id else None,
+            lead_id=_lead_id_of(example),
             actor=user,
             data={"example_id": example.pk, "fields": changed},
         )
@@ -261,7 +267,7 @@ def training_example_update(*, example: TrainingExample, user: Any, data: dict[s
 def training_example_delete(*, example: TrainingExample, user: Any) -> None:
     example = _lock_pending_for_edit(example=example, user=user, action="delete")
     example_id = example.pk
-    lead_id = example.conversation.lead_id if example.conversation_id else None
+    lead_id = _lead_id_of(example)
     example.delete()
     activity_record(verb="training.deleted", lead_id=lead_id, actor=user, data={"example_id": example_id})
 
@@ -275,13 +281,13 @@ def training_example_reopen(*, example: TrainingExample, user: Any, note: str = 
         raise ValidationError({"status": "This example is already pending."})
     previous = example.status
     example.status = ExampleStatus.PENDING
-    example.approved_by = None
-    example.approved_at = None
+    example.decided_by = None
+    example.decided_at = None
     example.review_note = note.strip()
-    example.save(update_fields=["status", "approved_by", "approved_at", "review_note", "updated_at"])
+    example.save(update_fields=["status", "decided_by", "decided_at", "review_note", "updated_at"])
     activity_record(
         verb="training.reopened",
-        lead_id=example.conversation.lead_id if example.conversation_id else None,
+        lead_id=_lead_id_of(example),
         actor=user,
         data={"example_id": example.pk, "from": previous, "note": example.review_note},
     )

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def approved(user_message: str, minutes_ago: int = 0, **kwargs):
     return TrainingExampleFactory(
         status="approved",
-        approved_at=timezone.now() - timedelta(minutes=minutes_ago),
+        decided_at=timezone.now() - timedelta(minutes=minutes_ago),
         user_message=user_message,
         **kwargs,
     )
@@ -23,7 +23,7 @@ def test_most_relevant_first_then_most_recent(django_assert_num_queries):
     approved("Do you have a swimming pool?", minutes_ago=50)
     approved("Is parking free?", minutes_ago=2)
     TrainingExampleFactory(status="pending", user_message="pool pool pool swimming")
-    TrainingExampleFactory(status="rejected", approved_at=timezone.now(), user_message="swimming pool price")
+    TrainingExampleFactory(status="rejected", decided_at=timezone.now(), user_message="swimming pool price")
     # Ranking and rows in one statement (training.retrieval, issue #18).
     with django_assert_num_queries(1):
         chosen = training_examples_for_prompt(lead_message="Is the swimming pool heated?", limit=10)

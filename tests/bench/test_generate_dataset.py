@@ -67,7 +67,7 @@ def test_generates_the_requested_sizes_with_consistent_facts():
         assert (version.total_conversations, version.qualified_conversations) == (version.n, version.q)
     # Every decided example has a reviewer and a decision after its submission.
     for example in TrainingExample.objects.exclude(status="pending"):
-        assert example.approved_by_id is not None and example.approved_at >= example.created_at
+        assert example.decided_by_id is not None and example.decided_at >= example.created_at
     flagged = TrainingExample.objects.filter(message__isnull=False).select_related("message")
     assert all(e.ai_response == e.message.text and e.message.role == "agent" for e in flagged)
     assert Activity.objects.filter(verb__in=HANDOFF_VERBS).exclude(data__reason="").exists()

@@ -132,11 +132,11 @@ def test_3_manager_decides_the_operator_is_notified_and_cannot_approve(demo, new
     assert text(manager, "[data-testid=pending-total]") == "1 pending"
     shot(manager, "review-after")
 
-    decided = {e.pk: e for e in TrainingExample.objects.select_related("approved_by")}
+    decided = {e.pk: e for e in TrainingExample.objects.select_related("decided_by")}
     assert decided[approve_me.pk].status == ExampleStatus.APPROVED
     assert decided[reject_me.pk].status == ExampleStatus.REJECTED
     assert decided[reject_me.pk].review_note == "This reply was fine; the lead asked for Bath."
-    assert decided[reject_me.pk].approved_by.username == "manager"
+    assert decided[reject_me.pk].decided_by.username == "manager"
     assert decided[untouched.pk].status == ExampleStatus.PENDING
 
     operator = new_page("operator")
@@ -172,7 +172,7 @@ def test_3_manager_decides_the_operator_is_notified_and_cannot_approve(demo, new
     assert forged.status == 403, forged.text()
     untouched.refresh_from_db()
     assert untouched.status == ExampleStatus.PENDING
-    assert untouched.approved_by_id is None
+    assert untouched.decided_by_id is None
     # The same request from the manager's session is accepted: the 403 is about the role, not the form.
     manager.goto("/dashboard/training/review/")
     token = manager.locator("input[name=csrfmiddlewaretoken]").first.input_value()

@@ -76,7 +76,7 @@ def approved(db) -> Callable[..., TrainingExample]:
                 "expected_response", "Our plans start at 49 euros a month; want a free trial week?"
             )
         return TrainingExampleFactory(
-            example_type=example_type, status=ExampleStatus.APPROVED, approved_at=timezone.now(), **kwargs
+            example_type=example_type, status=ExampleStatus.APPROVED, decided_at=timezone.now(), **kwargs
         )
 
     return make

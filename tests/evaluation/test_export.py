@@ -240,7 +240,7 @@ def test_the_command_stops_quietly_when_the_reader_goes_away(db):
 
     from tests.factories import TrainingExampleFactory
 
-    TrainingExampleFactory.create_batch(3, status="approved", approved_at=timezone.now())
+    TrainingExampleFactory.create_batch(3, status="approved", decided_at=timezone.now())
 
     class ClosedPipe:
         def write(self, text):

@@ -55,9 +55,9 @@ def test_manager_approves_and_rejects_through_admin_actions(client, manager, ope
     assert _run_action(client, "reject_selected", reject_me).status_code == 200
     approve_me.refresh_from_db()
     reject_me.refresh_from_db()
-    assert (approve_me.status, approve_me.approved_by) == ("approved", manager)
-    assert (reject_me.status, reject_me.approved_by) == ("rejected", manager)
-    assert approve_me.approved_at is not None
+    assert (approve_me.status, approve_me.decided_by) == ("approved", manager)
+    assert (reject_me.status, reject_me.decided_by) == ("rejected", manager)
+    assert approve_me.decided_at is not None
     # The same service as the API: the submitter is told about each decision.
     assert Notification.objects.filter(recipient=operator).count() == 2
 

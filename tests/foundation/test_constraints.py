@@ -43,7 +43,7 @@ def _insert_example(**overrides) -> None:
         pytest.param({"ai_response": ""}, id="empty-ai-response"),
         pytest.param({"user_message": ""}, id="empty-user-message"),
         pytest.param({"status": "approved"}, id="approved-without-time"),
-        pytest.param({"status": "pending", "approved_at": timezone.now()}, id="pending-with-decision-time"),
+        pytest.param({"status": "pending", "decided_at": timezone.now()}, id="pending-with-decision-time"),
     ],
 )
 def test_database_refuses_invalid_training_example(overrides):

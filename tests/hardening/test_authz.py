@@ -42,7 +42,7 @@ API = [
     ("get", "/api/training/insights/", None, ALL),
     ("get", "/api/training/insights.csv", None, ALL),
     ("get", "/api/training/export/", None, ALL),
-    ("get", "/api/schema/", None, ALL | {None}),
+    ("get", "/api/schema/", None, ALL),  # signed-in only (red team: open to anyone)
 ]
 SUBMIT = {
     "user_message": "Is there parking?",
@@ -83,7 +83,7 @@ PAGES = [
     ("post", "/dashboard/training/submit/", SUBMIT, OPERATE),
     ("get", "/dashboard/training/review/", None, MANAGE),
     ("get", "/dashboard/training/insights/", None, ALL),
-    ("get", "/api/docs/", None, ALL | {None}),
+    ("get", "/api/docs/", None, ALL),
 ]
 
 
@@ -244,7 +244,7 @@ def test_create_example_ignores_review_fields(world, path):
     example = TrainingExample.objects.get(pk=response.json()["id"])
     assert example.pk != FORGED["id"]
     assert example.status == ExampleStatus.PENDING
-    assert example.approved_by_id is None and example.approved_at is None
+    assert example.decided_by_id is None and example.decided_at is None
     assert example.submitted_by == world["users"]["operator"]
     assert example.review_note == ""
 
@@ -260,7 +260,7 @@ def test_patch_example_ignores_review_fields(world):
     example.refresh_from_db()
     assert example.feedback == "Better feedback."
     assert example.status == ExampleStatus.PENDING
-    assert example.approved_by_id is None and example.approved_at is None
+    assert example.decided_by_id is None and example.decided_at is None
     assert example.submitted_by == world["users"]["operator"]
 
 
@@ -316,7 +316,7 @@ def test_notifications_cannot_be_created_through_the_api(world):
 
 def test_a_decided_example_cannot_be_reopened_by_patch(world):
     example = TrainingExampleFactory(
-        submitted_by=world["users"]["operator"], status=ExampleStatus.APPROVED, approved_at=timezone.now()
+        submitted_by=world["users"]["operator"], status=ExampleStatus.APPROVED, decided_at=timezone.now()
     )
     response = _api_client(world, "operator").patch(
         f"/api/training/examples/{example.pk}/",

@@ -316,6 +316,7 @@ def test_database_unreachable_answers_503_and_acknowledges_nothing(fake_openai):
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "1",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_free_port()}/nowhere",
         "MANYCHAT_WEBHOOK_SECRET": SECRET,
         "OPENAI_API_KEY": "sk-test-fake",

@@ -5,10 +5,8 @@ performance tasks recording replies and qualifications at once. Two racing activ
 tests/prompts/test_concurrency.py.
 """
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from leads.models import Conversation, Lead, Message, MessageRole
@@ -17,6 +15,7 @@ from prompts.models import PromptVersion
 from tests.agent.conftest import SECRET as AGENT_SECRET
 from tests.agent.conftest import flat_body
 from tests.agent.test_async import _post_concurrently
+from tests.concurrency import race
 from tests.factories import AgentMessageFactory, ConversationFactory, MessageFactory, PromptVersionFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -33,24 +32,7 @@ def _postgres_only(settings):
 
 
 def _race(calls):
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            outcomes[index] = call()
-        except Exception as error:  # noqa: BLE001 - asserted by the caller
-            outcomes[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
+    return race(*calls)
 
 
 def test_ten_first_messages_from_one_subscriber_make_one_lead(fake_openai):

@@ -35,7 +35,7 @@ def make_example(db):
         decided: dt.datetime | None = None,
         example_type: str = ExampleType.GOOD,
         submitted_by=None,
-        approved_by=None,
+        decided_by=None,
         feedback: str = "Fine",
         message=None,
     ) -> TrainingExample:
@@ -51,7 +51,7 @@ def make_example(db):
             ai_response=message.text if message is not None else "Some answer",
         )
         TrainingExample.objects.filter(pk=example.pk).update(
-            created_at=created, status=status, approved_at=decided, approved_by=approved_by
+            created_at=created, status=status, decided_at=decided, decided_by=decided_by
         )
         example.refresh_from_db()
         return example

@@ -95,9 +95,7 @@ def test_permissions(client, make_user):
 def test_query_count_of_the_request_is_pinned(client, viewer, django_assert_num_queries, make_example):
     client.force_login(viewer)
     for i in range(3):
-        make_example(
-            created=at(2 + i), status=ExampleStatus.APPROVED, submitted_by=viewer, approved_by=viewer
-        )
+        make_example(created=at(2 + i), status=ExampleStatus.APPROVED, submitted_by=viewer, decided_by=viewer)
     params = {"start": "2026-03-01", "end": "2026-03-10"}
     client.get(API, params)  # the session's first use
     with django_assert_num_queries(11 + 3) as small:  # the figures, plus session, user and permissions
@@ -112,11 +110,11 @@ def test_query_count_of_the_request_is_pinned(client, viewer, django_assert_num_
 def test_csv_download_has_every_figure(logged_in, make_example):
     reviewer = UserFactory(username="rev", first_name="Grace", last_name="Hopper")
     for _ in range(3):
-        make_example(created=at(2), status=ExampleStatus.APPROVED, approved_by=reviewer)
+        make_example(created=at(2), status=ExampleStatus.APPROVED, decided_by=reviewer)
     make_example(
         created=at(3),
         status=ExampleStatus.REJECTED,
-        approved_by=reviewer,
+        decided_by=reviewer,
         example_type=ExampleType.BAD,
         feedback='=HYPERLINK("http://evil")',
     )

@@ -88,9 +88,9 @@ def test_top_submitters_and_reviewers_by_display_name(make_example):
     bob = UserFactory(username="bob", first_name="", last_name="")
     manager = UserFactory(username="mgr", first_name="Grace", last_name="Hopper")
     for _ in range(3):
-        make_example(created=at(2), submitted_by=ada, status=ExampleStatus.APPROVED, approved_by=manager)
-    make_example(created=at(2), submitted_by=ada, status=ExampleStatus.REJECTED, approved_by=manager)
-    make_example(created=at(3), submitted_by=bob, status=ExampleStatus.APPROVED, approved_by=ada)
+        make_example(created=at(2), submitted_by=ada, status=ExampleStatus.APPROVED, decided_by=manager)
+    make_example(created=at(2), submitted_by=ada, status=ExampleStatus.REJECTED, decided_by=manager)
+    make_example(created=at(3), submitted_by=bob, status=ExampleStatus.APPROVED, decided_by=ada)
     make_example(created=at(3), submitted_by=bob)
     make_example(created=at(3))  # no submitter (the old system's rows): left out
 
@@ -239,7 +239,7 @@ def build(scale, *, make_example, make_reply, make_lead, make_handoff, versions)
             status=[ExampleStatus.APPROVED, ExampleStatus.REJECTED, ExampleStatus.PENDING][i % 3],
             example_type=[ExampleType.GOOD, ExampleType.BAD, ExampleType.CORRECTION][i % 3],
             submitted_by=people[i % scale],
-            approved_by=people[(i + 1) % scale] if i % 3 != 2 else None,
+            decided_by=people[(i + 1) % scale] if i % 3 != 2 else None,
             feedback=f"Feedback {i % 4}",
             message=reply,
         )

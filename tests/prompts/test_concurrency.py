@@ -1,13 +1,12 @@
 """Racing activations on PostgreSQL: real row locks and the partial unique index decide, not luck."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from leads.models import Activity
 from prompts import services
 from prompts.models import PromptVersion
+from tests.concurrency import race
 from tests.factories import PromptVersionFactory
 
 # Roles survive the flush: leads.apps re-syncs them on post_migrate.
@@ -20,26 +19,7 @@ def _postgres_only():
         pytest.skip("needs PostgreSQL row locks")
 
 
-def _race(*calls):
-    """Run the calls at the same moment, each in its own thread and database connection."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            outcomes[index] = call()
-        except Exception as error:  # noqa: BLE001 - reported to the test below
-            outcomes[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
+_race = race  # each call in its own thread and database connection, released together
 
 
 def _check_one_active_and_a_consistent_history(start_active: int | None, racers: set[int]) -> None:

@@ -147,7 +147,7 @@ def test_status_and_approval_cannot_be_set_on_create_or_patch(api, operator, man
     assert response.status_code == 201
     example = TrainingExample.objects.get(pk=response.data["id"])
     assert example.status == ExampleStatus.PENDING
-    assert example.approved_by is None and example.approved_at is None
+    assert example.decided_by is None and example.decided_at is None
 
     response = api(manager).patch(
         f"{EXAMPLES}{example.pk}/",
@@ -163,9 +163,7 @@ def test_status_and_approval_cannot_be_set_on_create_or_patch(api, operator, man
     example.refresh_from_db()
     assert example.feedback == "new"
     assert (
-        example.status == ExampleStatus.PENDING
-        and example.approved_by is None
-        and example.approved_at is None
+        example.status == ExampleStatus.PENDING and example.decided_by is None and example.decided_at is None
     )
 
 
@@ -207,9 +205,9 @@ def test_list_filters_search_and_pagination(api, operator, manager, viewer, make
     )
     approved = TrainingExampleFactory(
         submitted_by=manager,
-        approved_by=manager,
+        decided_by=manager,
         status="approved",
-        approved_at=timezone.now(),
+        decided_at=timezone.now(),
         example_type="bad",
     )
     old = TrainingExampleFactory(submitted_by=operator, example_type="correction", expected_response="x")

@@ -57,8 +57,8 @@ def test_training_home_shows_totals_and_active_prompt(login, viewer, operator, p
         submitted_by=operator,
         example_type="bad",
         status="approved",
-        approved_by=operator,
-        approved_at=prompt_version.created_at,
+        decided_by=operator,
+        decided_at=prompt_version.created_at,
     )
     # 8 conversations answered by the version, 2 of them qualified (the facts the figures are counted from).
     now = timezone.now()
@@ -127,7 +127,7 @@ def test_flow_through_pages_flag_reply_from_lead_page_then_review(
     )
     assert "Approved 1 example(s)." in response.content.decode()
     example.refresh_from_db()
-    assert example.status == ExampleStatus.APPROVED and example.approved_by == manager
+    assert example.status == ExampleStatus.APPROVED and example.decided_by == manager
     assert Notification.objects.filter(recipient=operator, verb="training.approved").exists()
 
     # Approving again through the page is reported, not applied twice.
@@ -234,7 +234,7 @@ def test_review_queue_order_bulk_and_reopen(login, manager, operator):
     older = TrainingExampleFactory(submitted_by=operator)
     TrainingExample.objects.filter(pk=older.pk).update(created_at=newer.created_at.replace(year=2025))
     decided = TrainingExampleFactory(
-        submitted_by=operator, status="rejected", approved_by=manager, approved_at=newer.created_at
+        submitted_by=operator, status="rejected", decided_by=manager, decided_at=newer.created_at
     )
     TrainingExample.objects.filter(pk=decided.pk).update(created_at=newer.created_at.replace(year=2024))
     client = login(manager)
@@ -254,7 +254,7 @@ def test_review_queue_order_bulk_and_reopen(login, manager, operator):
     ) == {"bulk"}
     client.post(reverse("dashboard:training_review"), {"action": "reopen", "ids": [decided.pk]})
     decided.refresh_from_db()
-    assert decided.status == "pending" and decided.approved_at is None
+    assert decided.status == "pending" and decided.decided_at is None
 
 
 def test_operator_cannot_post_to_review(login, operator):

@@ -26,9 +26,9 @@ def examples(make_conversation, manager):
                     conversation=conversation,
                     message=replies[2],
                     submitted_by=submitter,
-                    approved_by=manager,
+                    decided_by=manager,
                     status="approved",
-                    approved_at=conversation.started_at,
+                    decided_at=conversation.started_at,
                 )
             else:
                 TrainingExampleFactory(conversation=conversation, message=replies[1], submitted_by=submitter)

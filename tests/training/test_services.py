@@ -110,7 +110,7 @@ def test_approve_notifies_submitter_and_logs_activity(operator, manager):
     services.training_example_approve(example=example, reviewer=manager, note="Good catch")
     example.refresh_from_db()
     assert example.status == ExampleStatus.APPROVED
-    assert example.approved_by == manager and example.approved_at is not None
+    assert example.decided_by == manager and example.decided_at is not None
     assert example.review_note == "Good catch"
     assert Notification.objects.filter(recipient=operator, verb="training.approved").count() == 1
     assert Activity.objects.filter(verb="training.approved", actor=manager).count() == 1
@@ -138,13 +138,13 @@ def test_reopen_clears_the_decision(operator, manager):
     example = services.training_example_reopen(example=example, user=manager)
     example.refresh_from_db()
     assert example.status == ExampleStatus.PENDING
-    assert example.approved_by is None and example.approved_at is None
+    assert example.decided_by is None and example.decided_at is None
     assert Notification.objects.filter(recipient=operator, verb="training.reopened").exists()
     with pytest.raises(ValidationError):
         services.training_example_reopen(example=example, user=manager)
     with pytest.raises(PermissionDenied):
         services.training_example_reopen(
-            example=TrainingExampleFactory(status="approved", approved_at=example.created_at), user=operator
+            example=TrainingExampleFactory(status="approved", decided_at=example.created_at), user=operator
         )
 
 
@@ -172,7 +172,7 @@ def test_update_ignores_status_fields(operator):
         example=example, user=operator, data={"status": "approved", "approved_at": "2026-01-01T00:00:00Z"}
     )
     example.refresh_from_db()
-    assert example.status == ExampleStatus.PENDING and example.approved_at is None
+    assert example.status == ExampleStatus.PENDING and example.decided_at is None
 
 
 def test_delete_pending_only(make_user, operator, manager, viewer):
@@ -191,7 +191,7 @@ def test_delete_pending_only(make_user, operator, manager, viewer):
 def test_database_refuses_a_pending_example_with_a_decision_time(operator):
     example = submit_manual(operator)
     with pytest.raises(IntegrityError), transaction.atomic():
-        TrainingExample.objects.filter(pk=example.pk).update(approved_at=example.created_at)
+        TrainingExample.objects.filter(pk=example.pk).update(decided_at=example.created_at)
 
 
 def test_stats_count_this_week_from_monday(operator):

@@ -118,8 +118,8 @@ def _submitted(f: InsightsFilter) -> QuerySet[TrainingExample]:
 
 def _decided(f: InsightsFilter) -> QuerySet[TrainingExample]:
     qs = TrainingExample.objects.filter(
-        approved_at__gte=f.since,
-        approved_at__lt=f.until,
+        decided_at__gte=f.since,
+        decided_at__lt=f.until,
         status__in=[ExampleStatus.APPROVED, ExampleStatus.REJECTED],
     )
     if f.prompt_version_id is not None:
@@ -188,11 +188,11 @@ def insights_submissions_per_day(
 def insights_decisions_per_day(*, f: InsightsFilter) -> list[dict[str, Any]]:
     rows = (
         _decided(f)
-        .annotate(day=TruncDay("approved_at"))
+        .annotate(day=TruncDay("decided_at"))
         .values("day")
         .annotate(
-            approved=Count("approved_at", filter=Q(status=ExampleStatus.APPROVED)),
-            rejected=Count("approved_at", filter=Q(status=ExampleStatus.REJECTED)),
+            approved=Count("decided_at", filter=Q(status=ExampleStatus.APPROVED)),
+            rejected=Count("decided_at", filter=Q(status=ExampleStatus.REJECTED)),
         )
         .order_by("day")
     )
@@ -202,7 +202,7 @@ def insights_decisions_per_day(*, f: InsightsFilter) -> list[dict[str, Any]]:
 
 def insights_review_time(*, f: InsightsFilter) -> dict[str, Any]:
     """Median time from submission to decision over the decisions made in the range."""
-    waited = ExpressionWrapper(F("approved_at") - F("created_at"), output_field=DurationField())
+    waited = ExpressionWrapper(F("decided_at") - F("created_at"), output_field=DurationField())
     if connection.vendor == "postgresql":
         row = _decided(f).aggregate(decided=Count("*"), median=Median(waited, output_field=DurationField()))
         return {"decided": row["decided"], "median_seconds": _seconds(row["median"])}
@@ -255,7 +255,7 @@ def insights_top_submitters(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> lis
 
 def insights_top_reviewers(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
     return _top_people(
-        _decided(f), user="approved_by", count_key="reviewed", counted="approved_at", limit=limit
+        _decided(f), user="decided_by", count_key="reviewed", counted="decided_at", limit=limit
     )
 
 

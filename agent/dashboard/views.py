@@ -1,0 +1,50 @@
+"""Dashboard pages that put several apps side by side. They live in agent, the layer that may read every
+app's selectors, so that leads (the base app) imports no app above it."""
+
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.shortcuts import get_object_or_404, render
+from django.views import View
+from django.views.generic import TemplateView
+
+from leads import roles
+from leads import selectors as lead_selectors
+from leads.forms import LEAD_STATUS_ACTIONS
+from leads.models import Lead, MessageRole
+from prompts.selectors import active_prompt_version
+from training.selectors import training_example_flags_for_lead, training_example_stats
+
+
+class DashboardHomeView(LoginRequiredMixin, TemplateView):
+    template_name = "leads/dashboard_home.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["lead_counts"] = lead_selectors.lead_status_counts()
+        context["training"] = training_example_stats()
+        context["active_prompt"] = active_prompt_version()
+        context["recent_leads"] = list(lead_selectors.lead_list()[:8])
+        return context
+
+
+class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """A lead's transcript, each agent reply with the training examples flagged on it."""
+
+    permission_required = roles.PERM_VIEW_LEADS
+
+    def get(self, request, lead_id: int):
+        lead = get_object_or_404(Lead.objects.select_related("assignee"), pk=lead_id)
+        transcript = list(lead_selectors.lead_transcript(lead=lead))
+        flags = training_example_flags_for_lead(lead_id=lead.pk)
+        for message in transcript:
+            message.training_flags = flags.get(message.pk, [])
+        return render(
+            request,
+            "leads/lead_detail.html",
+            {
+                "lead": lead,
+                "transcript": transcript,
+                "agent_role": MessageRole.AGENT,
+                "activities": list(lead_selectors.lead_activity_recent(lead=lead)),
+                "status_actions": [(s.value, s.label) for s in LEAD_STATUS_ACTIONS],
+            },
+        )

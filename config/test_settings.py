@@ -1,0 +1,9 @@
+"""The test suite's settings: the local configuration (DJANGO_DEBUG on unless the environment says
+otherwise), since config.settings fails closed. Set in the environment, so the servers and workers the
+tests start in subprocesses read the same. Tests that check production settings pass DJANGO_DEBUG=0."""
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "1")
+
+from config.settings import *  # noqa: E402, F403
