@@ -5,6 +5,7 @@ stored, so a dot product is the cosine similarity.
 """
 
 import logging
+import threading
 
 import numpy as np
 import openai
@@ -30,13 +31,19 @@ def embeddings_model() -> str:
     return settings.OPENAI_EMBEDDINGS_MODEL
 
 
+_clients: dict[tuple[str, str | None, float, int], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
 def _client(*, timeout: float, retries: int) -> openai.OpenAI:
-    return openai.OpenAI(
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL,
-        timeout=timeout,
-        max_retries=retries,
-    )
+    """One client (and its connection pool) per configuration: no new connection per lead message."""
+    key = (settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, timeout, retries)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = openai.OpenAI(api_key=key[0], base_url=key[1], timeout=timeout, max_retries=retries)
+            _clients[key] = client
+        return client
 
 
 def normalise(matrix: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from training.models import ExampleStatus, TrainingExample
 from training.retrieval import embeddings
@@ -38,6 +38,7 @@ EMBEDDING_SCAN_MAX = 50_000
 FULL_TEXT_CANDIDATES = 2_000
 # Below this cosine an embedding match is no better than an unrelated recent example.
 EMBEDDING_MIN_SCORE = 0.2
+VECTOR_CHECK_SECONDS = 2.0
 
 _WORD = re.compile(r"[^\W_]{2,}")
 _OLD_WORD = re.compile(r"[^\W_]{3,}")
@@ -211,6 +212,7 @@ class _VectorCache:
         self.ids = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.signature: tuple[int, Any] = (0, None)
+        self.checked_at = 0.0
 
     def _load(self, queryset: QuerySet[ExampleEmbedding]) -> tuple[list[int], list[np.ndarray]]:
         ids, vectors = [], []
@@ -220,8 +222,14 @@ class _VectorCache:
         return ids, vectors
 
     def current(self, *, model: str) -> tuple[np.ndarray, np.ndarray]:
+        # Checked at most every VECTOR_CHECK_SECONDS: a vector written meanwhile (a new approval) waits
+        # that long; retired or reopened examples never show, whatever the cache holds (the final read).
+        now = time.monotonic()
+        if model == self.model and now - self.checked_at < VECTOR_CHECK_SECONDS:
+            return self.ids, self.matrix
         rows = ExampleEmbedding.objects.filter(model=model)
         stats = rows.aggregate(count=Count("example_id"), newest=Max("created_at"))
+        self.checked_at = now
         signature = (stats["count"], stats["newest"])
         with self.lock:
             if model == self.model and signature == self.signature:
@@ -312,25 +320,21 @@ _FIELDS = ("id", "example_type", "user_message", "ai_response", "expected_respon
 def _rows_for_ranked(
     *, ranked: list[Ranked], limit: int, exclude_ids: Collection[int]
 ) -> list[tuple[Ranked, dict[str, Any]]]:
-    """The ranked rows, and the most recent ones to fill the slots left, in one read of the live rows."""
+    """The ranked rows (by primary key), then the most recent ones only if slots are left."""
     ranked_ids = [r.example_id for r in ranked]
-    recent = live_examples().exclude(pk__in=[*exclude_ids, *ranked_ids]).order_by(f"-{DECIDED_AT}", "-id")
-    rows = (
-        live_examples()
-        .filter(Q(pk__in=ranked_ids) | Q(pk__in=recent.values("pk")[:limit]))
-        .order_by(f"-{DECIDED_AT}", "-id")
-        .values(*_FIELDS)
-    )
-    by_id = {row["id"]: row for row in rows}
-    order = [(r, by_id.pop(r.example_id)) for r in ranked if r.example_id in by_id]
-    order.extend((Ranked(row["id"], 0.0, RetrievalMethod.RECENT), row) for row in by_id.values())
+    by_id = {row["id"]: row for row in live_examples().filter(pk__in=ranked_ids).values(*_FIELDS)}
+    order = [(r, by_id[r.example_id]) for r in ranked if r.example_id in by_id]
+    if len(order) < limit:
+        recent = (
+            live_examples()
+            .exclude(pk__in=[*exclude_ids, *by_id])
+            .order_by(f"-{DECIDED_AT}", "-id")
+            .values(*_FIELDS)[: limit - len(order)]
+        )
+        order.extend((Ranked(row["id"], 0.0, RetrievalMethod.RECENT), row) for row in recent)
     return order
 
 
-# The query: the lead message's lexemes in the language's configuration, leaving out the ones so common in
-# the approved set that they would match a large share of it (an IDF cut, from PostgreSQL's own column
-# statistics); only common words left: those; no lexeme at all (a message of another language's short
-# words): the `simple` configuration. Candidates are capped before ranking, so the cost is bounded.
 _QUERY_CTE = (
     "lex AS (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s))) AS w), "
     "keep AS (SELECT w FROM lex WHERE w <> ALL(%(common)s::text[])), "
