@@ -18,7 +18,7 @@ class LeadActionForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=LeadStatus.choices)
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if cleaned.get("action") == "status" and not cleaned.get("status"):
             self.add_error("status", "Choose a status.")
         return cleaned

@@ -62,9 +62,10 @@ def _examples(*, fmt: str, filters: Any = None) -> QuerySet[TrainingExample]:
 
 
 def _prompt_in_force(*, example: TrainingExample, fallback: str) -> str:
-    message = example.message if example.message_id else None
-    if message is not None and message.prompt_version_id:
-        return message.prompt_version.content
+    message = example.message  # None without a query when message_id is None
+    version = message.prompt_version if message is not None else None
+    if version is not None:
+        return version.content
     return fallback
 
 

@@ -63,7 +63,7 @@ class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
             start, end = insights_default_range()
             f = InsightsFilter(start=start, end=end)
         insights = training_insights(f=f)
-        query = {"start": f.start.isoformat(), "end": f.end.isoformat()}
+        query: dict[str, str | int] = {"start": f.start.isoformat(), "end": f.end.isoformat()}
         if f.prompt_version_id is not None:
             query["prompt_version"] = f.prompt_version_id
         return render(
