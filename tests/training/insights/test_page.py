@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.insights.conftest import at
+from tests.training.insights.conftest import at
 from training.models import ExampleStatus, ExampleType
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.insights.conftest import at
+from tests.training.insights.conftest import at
 from training.models import ExampleStatus, ExampleType
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

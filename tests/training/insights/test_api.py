@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import UserFactory
-from tests.insights.conftest import at
+from tests.training.insights.conftest import at
 from training.models import ExampleStatus, ExampleType
 
 pytestmark = pytest.mark.django_db

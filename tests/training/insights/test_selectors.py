@@ -4,7 +4,7 @@ import pytest
 
 from prompts.selectors import wilson_interval
 from tests.factories import UserFactory
-from tests.insights.conftest import END, START, at
+from tests.training.insights.conftest import END, START, at
 from training.insights.selectors import InsightsFilter, training_insights
 from training.models import ExampleStatus, ExampleType
 
