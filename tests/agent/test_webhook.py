@@ -1,11 +1,12 @@
 """The webhook end to end through Django's test client, the model behind a local fake OpenAI server."""
 
 import json
-import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection
+from django.utils import timezone
 
 from leads.models import Activity, Conversation, DeliveryStatus, Lead, Message, MessageRole, Notification
 from prompts.models import PromptVersion, PromptVersionConversation
@@ -203,10 +204,13 @@ def test_repeat_delivery_stores_once_calls_once_and_replays(webhook, active_prom
     assert fake_openai.calls == 1
 
 
-def test_same_text_after_the_window_is_a_new_message(webhook, active_prompt, fake_openai, settings):
+def test_same_text_after_the_window_is_a_new_message(
+    webhook, active_prompt, fake_openai, settings, time_machine
+):
     settings.AGENT_DEDUPE_WINDOW_SECONDS = 1
+    time_machine.move_to(timezone.now(), tick=True)  # a controllable clock instead of sleeping
     webhook(flat_body(text="yes"))
-    time.sleep(1.1)
+    time_machine.shift(timedelta(seconds=1.1))
     webhook(flat_body(text="yes"))
     assert Message.objects.filter(role=MessageRole.LEAD).count() == 2
     assert fake_openai.calls == 2
