@@ -6,6 +6,9 @@
   document.querySelectorAll("[data-open-dialog]").forEach(function (button) {
     button.addEventListener("click", function () {
       var dialog = document.getElementById(button.getAttribute("data-open-dialog"));
+      var reason = dialog && dialog.querySelector("input[name=reason]");
+      // From the regression banner the reason is written already: confirming is the one click left.
+      if (reason && button.getAttribute("data-reason") && !reason.value) reason.value = button.getAttribute("data-reason");
       if (dialog && typeof dialog.showModal === "function") dialog.showModal();
     });
   });

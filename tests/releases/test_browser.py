@@ -161,3 +161,33 @@ def test_history_actions_are_inside_the_viewport(workspace, new_page, width):
     page.locator("table.history").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / f"history-viewport-{width}.png"))
     assert timezone.now()
+
+
+def test_the_regression_banner_rolls_back_with_one_confirmation(workspace, new_page):
+    from django.contrib.auth import get_user_model
+
+    from prompts import services as prompt_services
+    from prompts.releases.models import RegressionAlert
+
+    manager = get_user_model().objects.get(username="manager")
+    newer = PromptVersion.objects.exclude(is_active=True).order_by("-version").first()
+    prompt_services.prompt_version_activate(version=newer, user=manager)
+    RegressionAlert.objects.create(
+        version=newer,
+        baseline_version=workspace,
+        metric="qualification",
+        result={"a": {"rate": 0.2}, "b": {"rate": 0.1}, "lift": -0.1},
+    )
+    page = _open(new_page, "manager")
+    login(page, "manager")
+    page.goto("/dashboard/training/prompt/")
+    banner = page.locator("[data-testid=regression-banner]")
+    assert "qualification rate fell from 0.200 to 0.100" in banner.inner_text()
+    _save(page, "regression-banner", 1366)
+    page.click("[data-testid=banner-rollback]")
+    assert page.locator("[data-testid=rollback-reason]").input_value().startswith("Regression watch")
+    with page.expect_navigation():
+        page.click("[data-testid=rollback-confirm]")
+    assert PromptVersion.objects.get(is_active=True).pk == workspace.pk
+    assert RegressionAlert.objects.get().status == "rolled_back"
+    assert page.locator("[data-testid=regression-banner]").count() == 0
