@@ -34,9 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DJANGO_DEBUG", "1")  # a local tool: the development settings
 
+import logging  # noqa: E402
+
 import django  # noqa: E402
 
 django.setup()
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per embeddings call otherwise
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402

@@ -7,10 +7,12 @@ with FakeOpenAI() as fake:                       # or the `fake_openai` pytest f
     fake.calls, fake.last_messages()             # what our code sent
 """
 
+import base64
 import hashlib
 import json
 import math
 import re
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -208,6 +210,10 @@ class FakeOpenAI(FakeServer):
         if not isinstance(inputs, list) or not all(isinstance(item, str) for item in inputs):
             return self.error(400, "input must be a string or a list of strings")
         data = [{"object": "embedding", "index": i, "embedding": self.embed(t)} for i, t in enumerate(inputs)]
+        if body.get("encoding_format") == "base64":
+            for item in data:
+                packed = struct.pack(f"<{len(item['embedding'])}f", *item["embedding"])
+                item["embedding"] = base64.b64encode(packed).decode()
         tokens = sum(len(t.split()) for t in inputs)
         return Reply(
             body={

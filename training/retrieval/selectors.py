@@ -321,6 +321,7 @@ def _rows_for_ranked(
     *, ranked: list[Ranked], limit: int, exclude_ids: Collection[int]
 ) -> list[tuple[Ranked, dict[str, Any]]]:
     """The ranked rows (by primary key), then the most recent ones only if slots are left."""
+    ranked = ranked[: limit * 2]  # room for a few retired since the cache was filled
     ranked_ids = [r.example_id for r in ranked]
     by_id = {row["id"]: row for row in live_examples().filter(pk__in=ranked_ids).values(*_FIELDS)}
     order = [(r, by_id[r.example_id]) for r in ranked if r.example_id in by_id]
