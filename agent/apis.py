@@ -54,7 +54,9 @@ class ManyChatWebhookApi(APIView):
         class Meta:
             ref_name = "ManyChatWebhookInput"
 
-        subscriber_id = serializers.CharField(max_length=64, help_text="{{contact.id}}; a number is fine")
+        subscriber_id = serializers.RegexField(
+            r"^[0-9]{1,32}$", help_text="{{contact.id}}: a ManyChat contact id, digits (a number is fine)"
+        )
         text = serializers.CharField(help_text="{{last_input_text}}")
         channel = serializers.ChoiceField(choices=Channel.choices, required=False)
         first_name = serializers.CharField(required=False, allow_null=True)
