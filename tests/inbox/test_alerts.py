@@ -27,7 +27,9 @@ def test_a_handoff_starts_the_wait_and_notifies_once(operator):
 def test_email_after_n_minutes_once_per_wait(settings, operator, manager):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     now = timezone.now()
-    mine = LeadFactory(first_name="Lena", last_name="Park", waiting_since=now - timedelta(minutes=20), assignee=operator)
+    mine = LeadFactory(
+        first_name="Lena", last_name="Park", waiting_since=now - timedelta(minutes=20), assignee=operator
+    )
     anyone = LeadFactory(first_name="Ivo", waiting_since=now - timedelta(minutes=16))
     LeadFactory(waiting_since=now - timedelta(minutes=5))  # not yet
     assert services.inbox_alert_waiting(minutes=0) == []  # off by default
