@@ -145,9 +145,15 @@ class MessageRole(models.TextChoices):
 
 
 class DeliveryStatus(models.TextChoices):
+    """Two state machines share the column; a CHECK (message_status_matches_role) keeps each to its role.
+
+    A lead's message: the state of the turn that answers it (TURN_STATUSES). An agent or operator message:
+    how its text reached ManyChat (OUTBOUND_STATUSES). RECEIVED, the column's default, is the first state
+    of both: a line not handled yet.
+    """
+
     # Inbound (lead) messages: the state of the turn that answers them.
     RECEIVED = "received", "Received"
-    PROCESSING = "processing", "Processing"
     ANSWERED = "answered", "Answered"
     SKIPPED = "skipped", "Skipped (bot paused or handed off)"
     FAILED = "failed", "Failed"
@@ -160,6 +166,23 @@ class DeliveryStatus(models.TextChoices):
     UNKNOWN = "unknown", "Sent, outcome unknown"
     # An agent reply that became ready after a person took the lead over (the inbox): kept, never sent.
     SUPERSEDED = "superseded", "Not sent: a person took over"
+
+
+TURN_STATUSES = (
+    DeliveryStatus.RECEIVED,
+    DeliveryStatus.ANSWERED,
+    DeliveryStatus.SKIPPED,
+    DeliveryStatus.FAILED,
+)
+OUTBOUND_STATUSES = (
+    DeliveryStatus.RECEIVED,
+    DeliveryStatus.PENDING,
+    DeliveryStatus.RETURNED,
+    DeliveryStatus.SENT,
+    DeliveryStatus.UNDELIVERABLE,
+    DeliveryStatus.UNKNOWN,
+    DeliveryStatus.SUPERSEDED,
+)
 
 
 class Message(models.Model):
@@ -203,6 +226,12 @@ class Message(models.Model):
             models.CheckConstraint(condition=Q(role__in=MessageRole.values), name="message_role_valid"),
             models.CheckConstraint(
                 condition=Q(delivery_status__in=DeliveryStatus.values), name="message_delivery_status_valid"
+            ),
+            # A lead's message holds a turn state, an agent or operator message a delivery state.
+            models.CheckConstraint(
+                condition=Q(role="lead", delivery_status__in=[s.value for s in TURN_STATUSES])
+                | (~Q(role="lead") & Q(delivery_status__in=[s.value for s in OUTBOUND_STATUSES])),
+                name="message_status_matches_role",
             ),
             # Only the agent's own replies are stamped with the prompt version that wrote them.
             models.CheckConstraint(

@@ -171,7 +171,7 @@ def message_turns_incomplete(*, older_than: Any, newer_than: Any, max_attempts: 
     return list(
         Message.objects.filter(
             role=MessageRole.LEAD,
-            delivery_status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.PROCESSING, DeliveryStatus.FAILED],
+            delivery_status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.FAILED],
             attempts__lt=max_attempts,
             created_at__lt=older_than,
             created_at__gte=newer_than,
