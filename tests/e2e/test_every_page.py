@@ -76,6 +76,28 @@ def _world() -> None:
         passed=True,
         reason="Consistent.",
     )
+    _catalog_world(manager=users["manager"], example=from_conversation)
+
+
+def _catalog_world(*, manager, example) -> None:
+    from agent.catalog.models import StaleExample
+    from agent.catalog.services import catalog_release
+    from prompts.catalog.services import catalog_import
+
+    catalog_import(
+        data={
+            "offers": [{"name": "Starter <b>plan</b>", "price": "129", "billing_terms": "per month"}],
+            "faq": [{"question": "Can I cancel?", "answer": "Any time.", "tags": ["contract"]}],
+        },
+        user=manager,
+    )
+    release = catalog_release(user=manager, change_note="Launch prices")
+    StaleExample.objects.create(
+        catalog_version=release.catalog_version,
+        training_example=example,
+        old_fact="99 USD",
+        new_fact="129 USD",
+    )
 
 
 def _admin_pages(user) -> list[tuple[str, str, bool]]:
