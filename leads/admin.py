@@ -18,13 +18,16 @@ class LeadAdmin(admin.ModelAdmin):
     list_filter = ("channel", "status", "bot_paused", "needs_human")
     search_fields = ("manychat_subscriber_id", "first_name", "last_name", "username", "email", "phone")
     list_select_related = ("assignee",)
-    # Status, bot pause and hand-off change through leads.services (the dashboard and the API), which
-    # record the activity; here they are shown, not edited.
+    # Status, bot pause, hand-off and takeover change through the services (the dashboard, the inbox and
+    # the API), which record the activity; here they are shown, not edited.
     readonly_fields = (
         "status",
         "bot_paused",
         "needs_human",
         "handoff_reason",
+        "waiting_since",
+        "taken_over_by",
+        "taken_over_at",
         "created_at",
         "updated_at",
         "last_message_at",

@@ -19,7 +19,9 @@ def root(client):
 def test_lead_status_pause_and_handoff_are_read_only(client, root):
     lead = LeadFactory(status="new")
     page = client.get(reverse("admin:leads_lead_change", args=[lead.pk])).content.decode()
-    for field in ("status", "bot_paused", "needs_human", "handoff_reason"):
+    service_owned = ("status", "bot_paused", "needs_human", "handoff_reason")
+    service_owned += ("taken_over_by", "waiting_since_0")  # the inbox's takeover
+    for field in service_owned:
         assert f'name="{field}"' not in page, field
     # The editable contact fields are still a form.
     assert 'name="email"' in page
