@@ -7,39 +7,22 @@ correction candidate needs the right to submit training examples.
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
-from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import PageNumberPagination
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agent.inbox import selectors, services
-from config.errors import NotFound, ServiceError
+from config.api import Pagination as InboxPagination
+from config.errors import NotFound
 from leads import roles
 from leads.models import Channel, LeadStatus
 from training import candidates
 from training.models import CandidateStatus
 
 
-class InboxPagination(PageNumberPagination):
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
-
-
 class _InboxApi(APIView):
-    """Service errors become 400 (field named), 403, 404 or 409."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, DjangoValidationError):
-            detail: Any = (
-                exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-            )
-            exc = exceptions.ValidationError(detail=detail)
-        elif isinstance(exc, ServiceError):
-            return Response({exc.field: [exc.message]}, status=exc.status_code)
-        return super().handle_exception(exc)
+    """Service errors become 400 (field named), 403, 404 or 409 through config.api.exception_handler."""
 
 
 def _require(user: Any, perm: str) -> None:
