@@ -173,6 +173,8 @@ def _inbound_store_or_retry(*, inbound):
     try:
         return turn.inbound_store(inbound=inbound)
     except (OperationalError, InterfaceError) as exc:
+        if connection.in_atomic_block:  # not ours to close (a caller's transaction)
+            raise
         logger.warning("webhook: database error, retrying on a fresh connection: %s", exc)
         connection.close()
         return turn.inbound_store(inbound=inbound)

@@ -126,6 +126,7 @@ def test_a_retry_while_the_reply_is_unconfirmed_carries_it_and_the_sweep_does_no
     assert fake_manychat.sent_texts() == []
 
 
+@pytest.mark.django_db(transaction=True)  # as in production: no transaction around the request
 def test_a_stale_connection_is_retried_once_and_the_message_stored(agent):
     failures = {"left": 1}
 
