@@ -10,7 +10,8 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(
     [
         "config",
-        "agent.privacy", "agent.outcomes",
+        "agent.privacy",
+        "agent.outcomes",
         "training.retrieval",
         "agent.inbox",
         "prompts.releases",
@@ -28,15 +29,19 @@ connect_celery_signals()
 def _connect_metrics() -> None:
     from celery import signals
 
-    from config import metrics
-
+    # config.metrics is imported inside the handlers: importing the config package (gunicorn does, for its
+    # worker class) must not create metrics before PROMETHEUS_MULTIPROC_DIR exists.
     @signals.worker_init.connect(weak=False)
     def _serve(**_: object) -> None:
+        from config import metrics
+
         metrics.serve_worker_metrics()
 
     @signals.worker_process_shutdown.connect(weak=False)
     def _child_gone(pid: int | None = None, **_: object) -> None:
         import os
+
+        from config import metrics
 
         metrics.worker_child_exited(pid or os.getpid())
 

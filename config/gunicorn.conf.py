@@ -109,14 +109,16 @@ def post_worker_init(worker):
 os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "dmagent-prometheus-web")
 )
+# Made now, not in on_starting: loading the worker class imports the config package before the hooks run.
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 def on_starting(server):
-    import shutil
-
+    """A fresh start drops the samples of an earlier run's processes (a HUP reload keeps them)."""
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
 
 
 def child_exit(server, worker):

@@ -119,3 +119,17 @@ def test_the_turn_task_can_have_a_queue_of_its_own(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "turns"
+
+
+def test_gunicorn_can_load_its_worker_class_before_the_metrics_directory_exists(tmp_path):
+    """gunicorn imports config.gworker (so the config package) before any hook runs: no metric may be
+    created on that import, or multiprocess mode fails on a directory that does not exist yet."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "not-yet"), "DJANGO_DEBUG": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import config, config.gworker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
