@@ -12,11 +12,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import (
+    Aggregate,
     BooleanField,
     Case,
     Count,
     F,
+    FloatField,
     Q,
     QuerySet,
     Sum,
@@ -169,12 +172,39 @@ def _counts(*, version_ids: Sequence[int]) -> dict[int, tuple[_Counts, _Counts]]
     return counts
 
 
+class _Median(Aggregate):
+    """PostgreSQL's ordered-set median (the mean of the two middle values for an even count)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
 def _middle_latencies(*, version_ids: Sequence[int]) -> tuple[dict[int, float], dict[int, float]]:
     """Median reply latency per version, all time and since activation, in one query.
 
-    Window functions that SQLite and PostgreSQL share rank each version's latencies (and, separately,
-    those since its activation) in SQL; only the one or two middle rows of each come back.
+    On PostgreSQL a grouped percentile_cont (one pass, ~9x faster than ranking every row on 200,000
+    replies: bench/bench_prompt_figures.py). Elsewhere window functions rank each version's latencies
+    (and, separately, those since its activation) in SQL; only the one or two middle rows come back.
     """
+    if connection.vendor == "postgresql":
+        since_activation = Q(
+            prompt_version__activated_at__isnull=False, created_at__gte=F("prompt_version__activated_at")
+        )
+        grouped = (
+            Message.objects.filter(
+                prompt_version_id__in=version_ids, role=MessageRole.AGENT, latency_ms__isnull=False
+            )
+            .order_by()
+            .values("prompt_version_id")
+            .annotate(whole=_Median("latency_ms"), since=_Median("latency_ms", filter=since_activation))
+            .values_list("prompt_version_id", "whole", "since")
+        )
+        rows = list(grouped)
+        return (
+            {version_id: whole for version_id, whole, _ in rows},
+            {version_id: since for version_id, _, since in rows if since is not None},
+        )
     since = Case(
         When(
             prompt_version__activated_at__isnull=False,
