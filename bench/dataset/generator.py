@@ -24,6 +24,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -133,6 +134,25 @@ def _split(total: int, parts: int, index: int) -> int:
     return total * (index + 1) // parts - total * index // parts
 
 
+def _with_defaults(
+    *, table: str, columns: Sequence[str], rows: list[Sequence[Any]]
+) -> tuple[list[str], list[Sequence[Any]]]:
+    """Columns the generator does not fill (added by later features) get their field's default, so a new
+    NOT NULL column with a Python-side default does not break COPY."""
+    model = next((m for m in apps.get_models() if m._meta.db_table == table), None)
+    if model is None:
+        return list(columns), rows
+    extra = [
+        field
+        for field in model._meta.concrete_fields
+        if field.column not in columns and not field.null and field.has_default()
+    ]
+    if not extra:
+        return list(columns), rows
+    defaults = [field.get_db_prep_save(field.get_default(), connection) for field in extra]
+    return [*columns, *(field.column for field in extra)], [[*row, *defaults] for row in rows]
+
+
 class Writer:
     """Appends rows to a table: COPY on PostgreSQL, multi-row INSERT elsewhere."""
 
@@ -143,6 +163,7 @@ class Writer:
         rows = list(rows)
         if not rows:
             return
+        columns, rows = _with_defaults(table=table, columns=columns, rows=rows)
         with connection.cursor() as cursor:
             if self.postgres:
                 with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -199,6 +220,7 @@ class Command(BaseCommand):
         else:
             now = timezone.now().replace(second=0, microsecond=0)
         self.rng = random.Random(opts["seed"])
+        self.flagged_replies: set[int] = set()
         self.now = now
         self.begin = now - dt.timedelta(days=SPAN_DAYS)
         self.writer = Writer()
@@ -604,20 +626,23 @@ class Command(BaseCommand):
         return {"end": end, "status": status, "handoff": handoff}
 
     def _examples(self, *, count: int, replies: list) -> list[tuple]:
-        """Flags on agent replies (a few replies flagged again and again) plus some typed by hand."""
+        """Flags on agent replies (one example per reply, as training_one_example_per_reply rules) plus
+        some typed by hand; when a pick lands on a reply already flagged, the example is typed by hand."""
         rng, now = self.rng, self.now
         rows = []
-        hot = rng.sample(replies, min(len(replies), 40)) if replies else []
+        flagged = self.flagged_replies
         for _ in range(count):
             kind = rng.choices(["good", "bad", "correction"], weights=[40, 35, 25])[0]
-            manual = not replies or rng.random() < 0.08
-            if manual:
+            source = rng.choice(replies) if replies and rng.random() >= 0.08 else None
+            if source is not None and source[0] in flagged:
+                source = None
+            if source is None:
                 message_id = conversation_id = None
                 ai_response = rng.choice(AGENT_LINES).format(name="there", city=rng.choice(CITIES))
                 user_message = rng.choice(LEAD_LINES).format(city=rng.choice(CITIES), n=3, month="May")
                 created = self.begin + (now - self.begin) * math.sqrt(rng.random())
             else:
-                source = rng.choice(hot) if kind != "good" and rng.random() < 0.04 else rng.choice(replies)
+                flagged.add(source[0])
                 message_id, conversation_id, ai_response, user_message, at = source
                 created = at + dt.timedelta(seconds=rng.expovariate(1 / 7200))
                 if created >= now:
