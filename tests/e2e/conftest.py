@@ -71,7 +71,8 @@ def new_page(browser, live_server, request) -> Iterator[Callable[..., object]]:
 
     def make(label: str = "page"):
         context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(30_000)
+        context.set_default_navigation_timeout(30_000)
         contexts.append(context)
         page = context.new_page()
         watch = Watch(label)

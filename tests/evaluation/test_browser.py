@@ -65,10 +65,8 @@ def test_the_card_follows_a_run_and_then_shows_verdicts_example_by_example(
 
     # The page polls the progress API; once both runs finish it reloads with the table.
     evaluation.evaluation_run_execute(run_id=run.pk)
-    page.wait_for_function(
-        f"document.querySelector('[data-run-id=\"{run.pk}\"] [data-field=status]').textContent === 'Done'",
-        timeout=10_000,
-    )
+    # A locator wait, not wait_for_function: the page's CSP forbids the eval that one needs.
+    page.locator(f'[data-run-id="{run.pk}"] [data-field=status]', has_text="Done").wait_for(timeout=10_000)
     evaluation.evaluation_run_execute(run_id=run.baseline_run_id)
     page.wait_for_selector("[data-testid=evaluation-results]", timeout=10_000)
 

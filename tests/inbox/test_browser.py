@@ -45,7 +45,8 @@ def post_webhook(live_server, subscriber_id: str, text: str) -> dict:
 def quiet(page):
     """Hold the page's live updates while the test writes (SQLite's in-memory test database locks tables)."""
     page.evaluate("document.getElementById('thread').dataset.paused = '1'")
-    page.wait_for_function("!document.getElementById('thread').dataset.busy")
+    # A selector wait, not wait_for_function: the page's CSP forbids the eval that one needs.
+    page.wait_for_selector("#thread:not([data-busy])", state="attached")
 
 
 def resume(page):
