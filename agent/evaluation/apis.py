@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 
 from agent import evaluation
 from agent.models import EvaluationRun
+from config.api import HasPerm
 from leads import roles
-from leads.apis import ServiceErrorsMixin, require_perm
 from prompts.models import PromptVersion
 from prompts.selectors import active_prompt_version
 
@@ -75,9 +75,11 @@ def _run_or_404(run_id: int) -> EvaluationRun:
     return run
 
 
-class PromptVersionEvaluateApi(ServiceErrorsMixin, APIView):
+class PromptVersionEvaluateApi(APIView):
     """Start an evaluation of a version against the approved examples (beside `against`, by default the
     active version); the run executes in the `agent.evaluate_prompt` task. Poll the run for progress."""
+
+    permission_classes = [HasPerm(roles.PERM_CREATE_PROMPT)]
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -94,7 +96,6 @@ class PromptVersionEvaluateApi(ServiceErrorsMixin, APIView):
         responses={202: EvaluationRunSerializer},
     )
     def post(self, request, version_id: int):
-        require_perm(request.user, roles.PERM_CREATE_PROMPT)
         version = PromptVersion.objects.filter(pk=version_id).first()
         if version is None:
             raise Http404(f"Prompt version {version_id} does not exist.")
@@ -116,8 +117,9 @@ class PromptVersionEvaluateApi(ServiceErrorsMixin, APIView):
         return Response(_run_data(_run_or_404(run.pk)), status=status.HTTP_202_ACCEPTED)
 
 
-class EvaluationRunDetailApi(ServiceErrorsMixin, APIView):
+class EvaluationRunDetailApi(APIView):
+    permission_classes = [HasPerm(roles.PERM_VIEW_PROMPTS)]
+
     @extend_schema(operation_id="prompt_evaluation_detail", responses=EvaluationRunSerializer)
     def get(self, request, run_id: int):
-        require_perm(request.user, roles.PERM_VIEW_PROMPTS)
         return Response(_run_data(_run_or_404(run_id)))
