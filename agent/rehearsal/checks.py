@@ -95,7 +95,10 @@ def check_spec_clean(*, data: Any, field: str = "checks") -> CheckSpec:
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise ValidationError({field: "A check's params are an object."})
-    if kind == CheckKind.ALLOWED_PRICES:
+    if kind == CheckKind.ALLOWED_PRICES and params.get("catalog") is True:
+        # The prices of the catalog released with the version under rehearsal (filled in per play).
+        params = {"prices": [], "catalog": True}
+    elif kind == CheckKind.ALLOWED_PRICES:
         params = {"prices": _strings(params.get("prices"), f"{field}.params.prices")}
     elif kind == CheckKind.NEVER_PROMISE:
         params = {"phrases": _strings(params.get("phrases"), f"{field}.params.phrases")}

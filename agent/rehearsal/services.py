@@ -10,7 +10,7 @@ no-op, and the run finishes when its last play does.
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -354,7 +354,21 @@ def rehearsal_run_schedule(*, run_id: int) -> None:
         transaction.on_commit(lambda: start_run.delay(run_id))
 
 
-def _scenario_specs(*, scenario: Scenario) -> list[rehearsal_checks.CheckSpec]:
+def _catalog_prices(*, version: Any) -> list[str]:
+    """The prices of the offers valid today in the catalog released with `version` ([] without one)."""
+    from prompts.catalog.selectors import catalog_version_for, offers_current
+
+    catalog = catalog_version_for(prompt_version=version)
+    if catalog is None:
+        return []
+    return [
+        f"{offer['price']} {offer.get('currency', '')}".strip() for offer in offers_current(catalog.snapshot)
+    ]
+
+
+def _scenario_specs(*, scenario: Scenario, version: Any = None) -> list[rehearsal_checks.CheckSpec]:
+    """The scenario's checks and the shared ones. An "allowed prices" check with `{"catalog": true}` takes
+    the prices of the catalog released with the version under rehearsal (an expired offer is not allowed)."""
     specs = [rehearsal_checks.check_spec_clean(data=item) for item in scenario.checks or []]
     for shared in SharedCheck.objects.filter(enabled=True).order_by("name"):
         specs.append(
@@ -367,6 +381,14 @@ def _scenario_specs(*, scenario: Scenario) -> list[rehearsal_checks.CheckSpec]:
                 }
             )
         )
+    prices = _catalog_prices(version=version) if version is not None else []
+    if prices:
+        specs = [
+            replace(spec, params={"prices": prices, "catalog": True})
+            if spec.kind == rehearsal_checks.CheckKind.ALLOWED_PRICES and spec.params.get("catalog")
+            else spec
+            for spec in specs
+        ]
     return specs
 
 
@@ -474,7 +496,7 @@ def rehearsal_play_execute(*, play_id: int) -> str:
     try:
         if run.judge_trusted is None:
             run = judge_calibrate(run=run)
-        specs = _scenario_specs(scenario=play.scenario)
+        specs = _scenario_specs(scenario=play.scenario, version=play.version)
         outcome = simulator.play_scenario(
             version=play.version, scenario=play.scenario, take=play.repeat, takes=run.repeats
         )
