@@ -107,14 +107,17 @@ def test_top_submitters_and_reviewers_by_display_name(make_example):
 
 
 def test_most_frequent_feedback_and_most_flagged_replies(make_example, make_reply, versions):
+    # One example per agent reply (training_one_example_per_reply): a reply is "flagged" once, and the
+    # replies that were flagged most are those whose text was flagged on most messages.
     v1, v2 = versions
-    bad_reply = make_reply(version=v1, text="BUY NOW!!!")
+    pushy = [make_reply(version=v1, text="BUY NOW!!!") for _ in range(3)]
     other = make_reply(version=v2, text="Plans start at 49.")
-    make_example(created=at(2), example_type=ExampleType.BAD, feedback="Too pushy", message=bad_reply)
-    make_example(created=at(3), example_type=ExampleType.BAD, feedback="  too PUSHY ", message=bad_reply)
-    make_example(created=at(3), example_type=ExampleType.CORRECTION, feedback="Too pushy", message=bad_reply)
+    good = make_reply(version=v2, text="Happy to help.")
+    make_example(created=at(2), example_type=ExampleType.BAD, feedback="Too pushy", message=pushy[0])
+    make_example(created=at(3), example_type=ExampleType.BAD, feedback="  too PUSHY ", message=pushy[1])
+    make_example(created=at(3), example_type=ExampleType.CORRECTION, feedback="Too pushy", message=pushy[2])
     make_example(created=at(4), example_type=ExampleType.BAD, feedback="Wrong price", message=other)
-    make_example(created=at(4), example_type=ExampleType.GOOD, feedback="Too pushy", message=other)  # good
+    make_example(created=at(4), example_type=ExampleType.GOOD, feedback="Too pushy", message=good)  # good
 
     insights = training_insights(f=RANGE)
 
@@ -122,22 +125,11 @@ def test_most_frequent_feedback_and_most_flagged_replies(make_example, make_repl
         {"phrase": "too pushy", "count": 3, "bad": 2, "correction": 1},
         {"phrase": "wrong price", "count": 1, "bad": 1, "correction": 0},
     ]
-    assert insights["top_flagged_replies"] == [
-        {
-            "message_id": bad_reply.pk,
-            "conversation_id": bad_reply.conversation_id,
-            "text": "BUY NOW!!!",
-            "prompt_version": 1,
-            "count": 3,
-        },
-        {
-            "message_id": other.pk,
-            "conversation_id": other.conversation_id,
-            "text": "Plans start at 49.",
-            "prompt_version": 2,
-            "count": 1,
-        },
-    ]
+    flagged = insights["top_flagged_replies"]
+    assert {row["message_id"] for row in flagged} == {m.pk for m in pushy} | {other.pk}
+    assert all(row["count"] == 1 for row in flagged)
+    assert {row["text"] for row in flagged} == {"BUY NOW!!!", "Plans start at 49."}
+    assert {row["prompt_version"] for row in flagged if row["message_id"] == other.pk} == {2}
 
 
 def test_results_per_prompt_version_with_the_wilson_interval(make_lead, versions):
