@@ -163,6 +163,8 @@ def lead_forget(*, lead: Lead, actor: Any = None) -> ForgetReport:
         if values:
             report.count(model_label, model._default_manager.filter(conversation__lead=lead).update(**values))
 
+    _forget_notes_and_scenarios(lead=lead, report=report)
+
     lead_type = ContentType.objects.get_for_model(Lead)
     report.count(
         "leads.Notification",
@@ -209,6 +211,37 @@ def lead_forget(*, lead: Lead, actor: Any = None) -> ForgetReport:
         data={"messages": report.messages, "by": getattr(actor, "username", "") or "command"},
     )
     return report
+
+
+def _forget_notes_and_scenarios(*, lead: Lead, report: ForgetReport) -> None:
+    """Notes the team wrote about the lead, and rehearsal scenarios drafted from its conversations (their
+    persona, opening and facts retell the lead's words), with the transcripts played from them."""
+    try:
+        note_model = apps.get_model("leads", "Note")
+    except LookupError:
+        note_model = None
+    if note_model is not None:
+        report.count("leads.Note", note_model._default_manager.filter(lead=lead).update(text=FORGOTTEN))
+    try:
+        scenario_model = apps.get_model("agent", "Scenario")
+        play_model = apps.get_model("agent", "RehearsalPlay")
+    except LookupError:
+        return
+    scenarios = scenario_model._default_manager.filter(source_conversation__lead=lead)
+    for scenario in scenarios:
+        scenario.title = "A forgotten lead's conversation"
+        scenario.persona = FORGOTTEN
+        scenario.goal = FORGOTTEN if scenario.goal else ""
+        scenario.opening_messages = [FORGOTTEN for _ in scenario.opening_messages or [FORGOTTEN]]
+        scenario.facts = dict.fromkeys(scenario.facts or {}, FORGOTTEN)
+        scenario.save(update_fields=["title", "persona", "goal", "opening_messages", "facts"])
+        report.count("agent.Scenario")
+    for play in play_model._default_manager.filter(scenario__in=scenarios).only("pk", "transcript"):
+        play.transcript = [
+            {**row, "text": FORGOTTEN} for row in play.transcript or [] if isinstance(row, dict)
+        ]
+        play.save(update_fields=["transcript"])
+        report.count("agent.RehearsalPlay")
 
 
 def subscriber_fingerprint(subscriber_id: str) -> str:

@@ -84,6 +84,17 @@ def lead_with_copies(prompt_version, manager):
         target=lead,
     )
     activity_record(verb="lead.handed_off", lead=lead, data={"reason": f"asked to call {LEAD_PHONE}"})
+    from agent.rehearsal.models import Scenario
+    from leads.models import Note
+
+    Note.objects.create(lead=lead, author=manager, text="Sofia Marchetti prefers calls after 6pm")
+    Scenario.objects.create(
+        title="Sofia Marchetti, bakery",
+        persona="Owner of Sofia Marchetti's bakery in Calle Serrano, budget about 3,400 a month",
+        opening_messages=[LEAD_TEXT],
+        facts={"budget": "3,400 a month", "street": "Calle Serrano"},
+        source_conversation=conversation,
+    )
     return lead
 
 
