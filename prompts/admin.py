@@ -52,4 +52,6 @@ class PromptVersionConversationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
 from prompts.catalog import admin as _catalog_admin  # noqa: E402, F401 - registers the catalog's admin

@@ -1,6 +1,6 @@
-"""{% rehearsal_panel %}: the prompt page's "Rehearse with simulated leads" card (rehearsal/_prompt_panel.html),
-next to the single-turn evaluation. It reads what the prompt editor view loaded (active version, diff,
-history) and adds two queries: the scenario count and the latest runs."""
+"""{% rehearsal_panel %}: the prompt page's "Rehearse with simulated leads" card
+(rehearsal/_prompt_panel.html), next to the single-turn evaluation. It reads what the prompt editor view
+loaded (active version, diff, history) and adds two queries: the scenario count and the latest runs."""
 
 from typing import Any
 
