@@ -6,7 +6,6 @@ quoted the variable). Ids arrive as numbers or strings, `null` is common and unk
 shared/reference/manychat.md and manychat-conformance.md (P1-P3, R2-R3).
 """
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -252,11 +251,9 @@ def _decode_nested(body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(key)
         if isinstance(value, str) and value.lstrip().startswith("{"):
             try:
-                nested = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise PayloadError(
-                    key, f"looks like a JSON object but is not valid JSON ({exc.msg})"
-                ) from exc
+                nested = json_parse(raw=value)  # the same nesting limit and cleaning as the body
+            except JsonBodyError as exc:
+                raise PayloadError(key, f"looks like a JSON object but is not valid JSON ({exc})") from exc
             if isinstance(nested, dict):
                 decoded[key] = nested
     return decoded

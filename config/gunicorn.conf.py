@@ -106,8 +106,9 @@ def post_worker_init(worker):
 # Prometheus multiprocess mode (config/metrics.py): every worker writes its samples under this directory and
 # /metrics merges them. Emptied when the arbiter starts, so counters restart with the service, as Prometheus
 # expects; a dead worker's live gauges are dropped.
+# Each gunicorn gets its own directory by default (the arbiter's pid), so two on one machine never share.
 os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "dmagent-prometheus-web")
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"dmagent-prometheus-web-{os.getpid()}")
 )
 # Made now, not in on_starting: loading the worker class imports the config package before the hooks run.
 os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
@@ -125,3 +126,9 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    import shutil
+
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

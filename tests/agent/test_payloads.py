@@ -281,3 +281,19 @@ def test_contact_token_is_read_and_never_kept_as_a_custom_field(settings):
         parse({"subscriber_id": "5", "text": "hi", "contact_token": "{{ai_contact_token}}"}).contact_token
         == ""
     )
+
+
+def test_full_contact_data_as_a_string_keeps_the_nesting_limit():
+    """A JSON string in the body is parsed with the body's own limits: deep nesting is a 400, not a 500."""
+    import json as _json
+
+    import pytest as _pytest
+
+    from agent.payloads import PayloadError as _PayloadError
+    from agent.payloads import payload_parse as _payload_parse
+
+    deep = "[" * 5000 + "]" * 5000
+    nested = '{"id": "123456789", "last_input_text": "hi", "x": ' + deep + "}"
+    with _pytest.raises(_PayloadError) as raised:
+        _payload_parse(raw=_json.dumps({"contact": nested}).encode())
+    assert raised.value.field == "contact"
