@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from agent.rehearsal import selectors, services
 from agent.rehearsal.models import MAX_REPEATS, MAX_TURNS_LIMIT, Scenario
-from config.api import HasPerm, paginated_response
+from config.api import HasPerm, Pagination, paginated_response
 from config.errors import NotFound
 from leads import roles
 from leads.models import Channel, Conversation
@@ -64,6 +64,7 @@ def _scenario_or_404(scenario_id: int) -> Scenario:
 
 class ScenarioListApi(APIView):
     permission_classes = [HasPerm(roles.PERM_VIEW_PROMPTS, post=roles.PERM_CREATE_PROMPT)]
+    pagination_class = Pagination  # documents the page envelope in the schema
 
     @extend_schema(operation_id="rehearsal_scenario_list", responses=ScenarioOutputSerializer(many=True))
     def get(self, request):
