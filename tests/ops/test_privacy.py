@@ -33,7 +33,10 @@ def _every_text_value() -> list[tuple[str, str, str]]:
             for column in connection.introspection.get_table_description(cursor, table):
                 type_name = str(column.type_code).lower() if connection.vendor == "sqlite" else ""
                 if connection.vendor == "postgresql":
-                    type_name = connection.introspection.get_field_type(column.type_code, column).lower()
+                    try:
+                        type_name = connection.introspection.get_field_type(column.type_code, column).lower()
+                    except KeyError:  # e.g. a generated tsvector: derived from a text column read here too
+                        continue
                 if not any(t in type_name for t in ("char", "text", "json")):
                     continue
                 cursor.execute(f'SELECT "{column.name}" FROM "{table}"')  # noqa: S608 - introspected names
