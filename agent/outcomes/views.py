@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 
@@ -138,21 +137,3 @@ class WebhookSubscriptionsView(LoginRequiredMixin, PermissionRequiredMixin, View
         else:
             messages.error(request, "That action could not be understood.")
         return redirect("dashboard:webhooks")
-
-
-def webhook_example_payload() -> str:
-    """The documented body, for the page and the README."""
-    example = {
-        "id": "6f0e…",
-        "event": "lead.booked",
-        "created_at": "2026-12-01T10:00:05+00:00",
-        "occurred_at": "2026-12-01T10:00:00+00:00",
-        "data": {
-            "lead": {"id": 42, "subscriber_id": "123456789", "name": "Sofia M.", "channel": "instagram"},
-            "from": "qualified",
-            "to": "booked",
-            "source": "integration",
-            "reason": "Booked a call through Cal.com.",
-        },
-    }
-    return json.dumps(example, indent=2)

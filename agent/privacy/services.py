@@ -19,7 +19,6 @@ keeps a copy.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -242,11 +241,6 @@ def _forget_notes_and_scenarios(*, lead: Lead, report: ForgetReport) -> None:
         ]
         play.save(update_fields=["transcript"])
         report.count("agent.RehearsalPlay")
-
-
-def subscriber_fingerprint(subscriber_id: str) -> str:
-    """What a log or a report may say about a forgotten subscriber: a short one-way hash."""
-    return hashlib.sha256(subscriber_id.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
