@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
+# The note on a stored reply the grounding check held back (leads.Message.error); insights count these per
+# version by this prefix (a partial index on PostgreSQL, prompts migration 0005).
+REFUSAL_NOTE_PREFIX = "Not sent as written: facts not in the catalog: "
+
 
 class FactKind(StrEnum):
     AMOUNT = "amount"

@@ -89,3 +89,36 @@ class CatalogVersion(models.Model):
 
     def __str__(self) -> str:
         return f"Catalog v{self.number}"
+
+
+class CatalogEntryKind(models.TextChoices):
+    OFFER = "offer", "Offer"
+    FAQ = "faq", "FAQ entry"
+
+
+class CatalogEntry(models.Model):
+    """One offer or FAQ entry of a catalog version as searchable text (written once, when it is published).
+
+    On PostgreSQL a stored tsvector of `body` (column `search_vector`, migration 0005) with a GIN index ranks
+    the entries for a lead's message; `position` points back into the version's snapshot.
+    """
+
+    catalog_version = models.ForeignKey(CatalogVersion, on_delete=models.CASCADE, related_name="entries")
+    kind = models.CharField(max_length=8, choices=CatalogEntryKind.choices)
+    position = models.PositiveIntegerField()
+    body = models.TextField()
+
+    class Meta:
+        db_table = "catalog_entries"
+        verbose_name_plural = "catalog entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["catalog_version", "kind", "position"], name="catalog_entry_unique_position"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=CatalogEntryKind.values), name="catalog_entry_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.position + 1} of catalog v{self.catalog_version_id}"

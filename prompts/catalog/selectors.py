@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 
+from django.db import connection
+from django.db.models import Count, Max
 from django.utils import timezone
 
-from prompts.catalog.grounding import CatalogFacts, Fact, FactKind, catalog_facts, extract_facts
-from prompts.catalog.models import CatalogVersion, FaqEntry, Offer
+from leads.models import Message, MessageRole
+from prompts.catalog.grounding import (
+    REFUSAL_NOTE_PREFIX,
+    CatalogFacts,
+    Fact,
+    FactKind,
+    catalog_facts,
+    extract_facts,
+)
+from prompts.catalog.models import CatalogEntryKind, CatalogVersion, FaqEntry, Offer
 from prompts.catalog.schema import CatalogDocument, FaqIn, OfferIn
 from prompts.models import PromptVersion
 
@@ -146,24 +156,93 @@ def _plain(price: object) -> str:
 
 
 _WORD = re.compile(r"\w{3,}", re.UNICODE)
+_QUERY_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
+# How many entries of each kind go into the model input; with no more than this many, all of them go.
+ENTRY_LIMIT = 8
+# PostgreSQL: the entries of one catalog version that match the lead's words, best first (ts_rank_cd over the
+# stored English + simple tsvector of migration 0005; the OR of the words, so one shared stem is enough).
+ENTRY_SEARCH_SQL = (
+    "SELECT kind, position, ts_rank_cd(search_vector, q) AS score "
+    "FROM catalog_entries, (SELECT to_tsquery('english', %(terms)s) || to_tsquery('simple', %(terms)s) AS q) "
+    "AS query WHERE catalog_version_id = %(version)s AND search_vector @@ q "
+    "ORDER BY score DESC, kind, position LIMIT %(limit)s"
+)
 
 
-def catalog_entries_for_text(*, catalog_version: CatalogVersion, text: str, limit: int = 8) -> dict:
-    """The entries to show the model for a lead's message: all offers when few, else the best by overlap."""
-    snapshot = catalog_version.snapshot
-    offers = offers_current(snapshot)
-    faq = snapshot.get("faq", [])
+def catalog_entry_rows(snapshot: dict) -> list[tuple[str, int, str]]:
+    """(kind, position in the snapshot, searchable text) for each offer and FAQ entry of a snapshot."""
+    rows: list[tuple[str, int, str]] = []
+    for position, offer in enumerate(snapshot.get("offers", [])):
+        parts = [offer.get(key) or "" for key in ("name", "description", "billing_terms", "included")]
+        rows.append((CatalogEntryKind.OFFER, position, "\n".join(p for p in parts if p)))
+    for position, entry in enumerate(snapshot.get("faq", [])):
+        parts = [entry.get("question", ""), entry.get("answer", ""), " ".join(entry.get("tags", []))]
+        rows.append((CatalogEntryKind.FAQ, position, "\n".join(p for p in parts if p)))
+    return rows
+
+
+def _ranked_positions(*, catalog_version: CatalogVersion, text: str, limit: int) -> dict[str, list[int]]:
+    """PostgreSQL full-text ranking of the version's entries for `text`: positions per kind, best first."""
+    terms = sorted({w.lower() for w in _QUERY_WORD.findall(text)})[:64]
+    ranked: dict[str, list[int]] = {CatalogEntryKind.OFFER: [], CatalogEntryKind.FAQ: []}
+    if not terms:
+        return ranked
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ENTRY_SEARCH_SQL, {"terms": " | ".join(terms), "version": catalog_version.pk, "limit": limit * 4}
+        )
+        for kind, position, _score in cursor.fetchall():
+            ranked[kind].append(position)
+    return ranked
+
+
+def _overlap_positions(*, entries: list[tuple[int, list[str]]], text: str) -> list[int]:
+    """The fallback (SQLite): positions of entries sharing a word with `text`, most shared words first."""
     words = {w.lower() for w in _WORD.findall(text)}
+    scored = []
+    for position, parts in entries:
+        shared = len(words & {w.lower() for part in parts for w in _WORD.findall(part or "")})
+        if shared:
+            scored.append((-shared, position))
+    return [position for _, position in sorted(scored)]
 
-    def score(parts: list[str]) -> int:
-        return len(words & {w.lower() for part in parts for w in _WORD.findall(part or "")})
 
+def catalog_entries_for_text(*, catalog_version: CatalogVersion, text: str, limit: int = ENTRY_LIMIT) -> dict:
+    """The entries to show the model for a lead's message.
+
+    Few entries of a kind (at most `limit`): all of them. More: the best `limit` for the message by
+    PostgreSQL full-text ranking (language-aware stems plus `simple` lexemes), word overlap on SQLite; offers
+    that match nothing fill up in catalog order, and the first two FAQ entries stand in when none matches.
+    """
+    snapshot = catalog_version.snapshot
+    current = {id(offer) for offer in offers_current(snapshot)}
+    offers = [(p, o) for p, o in enumerate(snapshot.get("offers", [])) if id(o) in current]
+    faq = list(enumerate(snapshot.get("faq", [])))
+    if len(offers) <= limit and len(faq) <= limit:
+        return {"offers": [o for _, o in offers], "faq": [f for _, f in faq]}
+    if connection.vendor == "postgresql":
+        ranked = _ranked_positions(catalog_version=catalog_version, text=text, limit=limit)
+        offer_order, faq_order = ranked[CatalogEntryKind.OFFER], ranked[CatalogEntryKind.FAQ]
+    else:
+        offer_order = _overlap_positions(
+            entries=[(p, [o["name"], o.get("description", ""), o.get("included", "")]) for p, o in offers],
+            text=text,
+        )
+        faq_order = _overlap_positions(
+            entries=[(p, [f["question"], f["answer"], " ".join(f.get("tags", []))]) for p, f in faq],
+            text=text,
+        )
+    chosen_offers = [o for _, o in offers]
     if len(offers) > limit:
-        offers = sorted(
-            offers, key=lambda o: -score([o["name"], o.get("description", ""), o.get("included", "")])
-        )[:limit]
-    faq = sorted(faq, key=lambda f: -score([f["question"], f["answer"], " ".join(f.get("tags", []))]))[:limit]
-    return {"offers": offers, "faq": [f for f in faq if score([f["question"], f["answer"]]) > 0] or faq[:2]}
+        by_position = dict(offers)
+        picked = [p for p in offer_order if p in by_position][:limit]
+        picked += [p for p, _ in offers if p not in picked][: limit - len(picked)]
+        chosen_offers = [by_position[p] for p in picked]
+    chosen_faq = [f for _, f in faq]
+    if len(faq) > limit:
+        by_position = dict(faq)
+        chosen_faq = [by_position[p] for p in faq_order if p in by_position][:limit] or chosen_faq[:2]
+    return {"offers": chosen_offers, "faq": chosen_faq}
 
 
 def catalog_block(*, catalog_version: CatalogVersion, text: str) -> str:
@@ -190,3 +269,32 @@ def catalog_block(*, catalog_version: CatalogVersion, text: str) -> str:
     for entry in entries["faq"]:
         lines.append(f"- Q: {entry['question']}\n  A: {entry['answer']}")
     return "\n".join(lines)
+
+
+def catalog_refusals_per_version(
+    *, since: datetime, until: datetime, prompt_version_id: int | None = None
+) -> list[dict]:
+    """Per prompt version: the agent's replies held back in [since, until) because they stated a fact not in
+    the catalog (the lead got the safe line and a person), with the last fact refused."""
+    qs = Message.objects.filter(
+        role=MessageRole.AGENT,
+        error__startswith=REFUSAL_NOTE_PREFIX,
+        created_at__gte=since,
+        created_at__lt=until,
+    )
+    if prompt_version_id is not None:
+        qs = qs.filter(prompt_version_id=prompt_version_id)
+    rows = (
+        qs.values("prompt_version_id", "prompt_version__version")
+        .annotate(refused=Count("id"), last_at=Max("created_at"))
+        .order_by("prompt_version__version")
+    )
+    return [
+        {
+            "prompt_version_id": row["prompt_version_id"],
+            "version": row["prompt_version__version"],
+            "refused": row["refused"],
+            "last_at": row["last_at"],
+        }
+        for row in rows
+    ]

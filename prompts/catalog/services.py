@@ -10,9 +10,9 @@ from pydantic import ValidationError as PydanticValidationError
 
 from config.errors import Conflict
 from leads.services import activity_record
-from prompts.catalog.models import CatalogVersion, FaqEntry, Offer
+from prompts.catalog.models import CatalogEntry, CatalogVersion, FaqEntry, Offer
 from prompts.catalog.schema import CatalogDocument
-from prompts.catalog.selectors import catalog_document
+from prompts.catalog.selectors import catalog_document, catalog_entry_rows
 
 EDIT_PERM = "prompts.change_offer"
 PUBLISH_PERM = "prompts.publish_catalogversion"
@@ -131,6 +131,10 @@ def catalog_version_publish(*, user: Any, change_note: str) -> CatalogVersion:
         snapshot=snapshot,
         change_note=change_note.strip()[:500],
         created_by=user,
+    )
+    CatalogEntry.objects.bulk_create(
+        CatalogEntry(catalog_version=version, kind=kind, position=position, body=body)
+        for kind, position, body in catalog_entry_rows(snapshot)
     )
     activity_record(verb="catalog.published", actor=user, data={"catalog_version": version.number})
     return version

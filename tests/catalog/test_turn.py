@@ -90,3 +90,25 @@ def test_without_a_catalog_nothing_is_refused(webhook, fake_openai):
     fake_openai.reply_with({"reply": "It is $149 a month"})
     response = webhook(flat_body(subscriber_id="4244"))
     assert _texts(response) == ["It is $149 a month"]
+
+
+def test_held_back_replies_are_counted_per_version_on_insights(
+    webhook, fake_openai, catalog_live, client, manager
+):
+    fake_openai.reply_with({"reply": "Starter is just $149 a month!"})
+    webhook(flat_body(subscriber_id="4250", text="How much is the starter plan?"))
+    webhook(flat_body(subscriber_id="4251", text="And the premium one?"))
+    fake_openai.reply_with({"reply": "Starter is 129 USD per month."})
+    webhook(flat_body(subscriber_id="4252", text="How much?"))
+    assert Message.objects.filter(role=MessageRole.AGENT).count() == 3
+
+    client.force_login(manager)
+    page = client.get("/dashboard/training/insights/").content.decode()
+    version = catalog_live.draft.version
+    assert f'data-testid="refused-v{version}">2<' in page
+    assert "refusals-none" not in page
+
+
+def test_insights_say_when_no_reply_was_held_back(client, manager):
+    client.force_login(manager)
+    assert 'data-testid="refusals-none"' in client.get("/dashboard/training/insights/").content.decode()

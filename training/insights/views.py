@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views import View
 
 from leads import roles
+from prompts.catalog.selectors import catalog_refusals_per_version
 from training.insights.apis import InsightsFilterSerializer
 from training.insights.selectors import (
     InsightsFilter,
@@ -63,6 +64,9 @@ class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
             start, end = insights_default_range()
             f = InsightsFilter(start=start, end=end)
         insights = training_insights(f=f)
+        refusals = catalog_refusals_per_version(
+            since=f.since, until=f.until, prompt_version_id=f.prompt_version_id
+        )
         query: dict[str, str | int] = {"start": f.start.isoformat(), "end": f.end.isoformat()}
         if f.prompt_version_id is not None:
             query["prompt_version"] = f.prompt_version_id
@@ -79,6 +83,8 @@ class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
                     zip(insights["submissions_per_day"], insights["decisions_per_day"], strict=True)
                 ),
                 "version_rows": [_version_row(v) for v in insights["prompt_versions"]],
+                "refusals": refusals,
+                "refusals_max": max((r["refused"] for r in refusals), default=0),
                 "csv_url": f"{reverse('api:insights_csv')}?{urlencode(query)}",
                 "api_url": f"{reverse('api:training_insights')}?{urlencode(query)}",
             },
