@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from leads.activity_text import activity_sentence
 from leads.models import Activity, Conversation, Lead, Message, Notification
 
 
@@ -77,11 +78,15 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(Activity)
 class ActivityAdmin(admin.ModelAdmin):
-    list_display = ("id", "verb", "lead", "actor", "created_at")
+    list_display = ("id", "what_happened", "lead", "created_at")
     list_filter = ("verb",)
     search_fields = ("verb", "lead__first_name", "lead__last_name", "actor__username")
     list_select_related = ("lead", "actor")
-    readonly_fields = ("verb", "lead", "actor", "data", "created_at")
+    readonly_fields = ("what_happened", "verb", "lead", "actor", "data", "created_at")
+
+    @admin.display(description="What happened")
+    def what_happened(self, obj: Activity) -> str:
+        return activity_sentence(obj)
 
     # The activity log is append-only.
     def has_add_permission(self, request):

@@ -135,7 +135,7 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Conversation {self.pk} with {self.lead_id}"
+        return f"Conversation with {self.lead.display_name} on {self.get_channel_display()}"
 
 
 class MessageRole(models.TextChoices):
@@ -261,7 +261,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.role}: {self.text[:60]}"
+        return f"{self.get_role_display()}: {self.text[:60]}"
 
     @property
     def total_tokens(self) -> int | None:
@@ -287,7 +287,7 @@ class Note(models.Model):
         indexes = [models.Index(fields=["lead", "created_at"], name="note_lead_time_idx")]
 
     def __str__(self) -> str:
-        return f"note on lead {self.lead_id}: {self.text[:60]}"
+        return f"Note on {self.lead.display_name}: {self.text[:60]}"
 
 
 class Activity(models.Model):
@@ -311,7 +311,10 @@ class Activity(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.verb} @ {self.created_at:%Y-%m-%d %H:%M}"
+        from leads.activity_text import activity_sentence  # the sentences module imports this one
+
+        when = f" ({self.created_at:%Y-%m-%d %H:%M})" if self.created_at else ""
+        return f"{activity_sentence(self)}{when}"
 
 
 class Notification(models.Model):
@@ -333,4 +336,4 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread_idx")]
 
     def __str__(self) -> str:
-        return f"{self.verb} for {self.recipient_id}"
+        return f"Notification for {self.recipient}: {self.message[:60]}"

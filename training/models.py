@@ -48,8 +48,8 @@ class TrainingExample(models.Model):
         related_name="reviewed_examples",
         db_column="approved_by_id",
     )
-    user_message = models.TextField()
-    ai_response = models.TextField()
+    user_message = models.TextField("lead's message")
+    ai_response = models.TextField("AI response")
     expected_response = models.TextField(blank=True, default="")
     feedback = models.TextField()
     example_type = models.CharField(max_length=16, choices=ExampleType.choices)
@@ -110,7 +110,7 @@ class TrainingExample(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_example_type_display()} example #{self.pk} ({self.status})"
+        return f"{self.get_example_type_display()} example #{self.pk} ({self.get_status_display().lower()})"
 
 
 class CandidateStatus(models.TextChoices):
@@ -135,8 +135,8 @@ class CorrectionCandidate(models.Model):
     operator_message = models.OneToOneField(
         "leads.Message", on_delete=models.CASCADE, related_name="correction_candidate_source"
     )
-    user_message = models.TextField()
-    ai_response = models.TextField()
+    user_message = models.TextField("lead's message")
+    ai_response = models.TextField("AI response")
     expected_response = models.TextField()
     status = models.CharField(max_length=16, choices=CandidateStatus.choices, default=CandidateStatus.OPEN)
     created_by = models.ForeignKey(
@@ -176,5 +176,12 @@ class CorrectionCandidate(models.Model):
 
 
 # Retrieval and suggestion models live in their packages; imported here so Django registers them.
+from training.insights.models import (  # noqa: E402, F401
+    InsightsDecisionDay,
+    InsightsExampleDay,
+    InsightsFeedbackDay,
+    InsightsFlaggedDay,
+    InsightsRollupState,
+)
 from training.retrieval.models import ExampleEmbedding, ExampleUse  # noqa: E402, F401
 from training.suggestions.models import ImprovementSuggestion  # noqa: E402, F401

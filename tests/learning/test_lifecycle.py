@@ -168,7 +168,10 @@ def test_reviewer_edits_the_expected_response_before_approving_and_the_edit_is_r
         "after": "It is $300 a month; want the link to book a call?",
     }
     page = client.get(reverse("dashboard:training_example_detail", args=[example.pk])).content.decode()
-    assert 'data-testid="reviewer-edit"' in page and "Edited on review" in page
+    assert (
+        'data-testid="reviewer-edit"' in page
+        and f"edited training example #{example.pk} while reviewing it" in page
+    )
 
 
 def test_editing_a_good_example_makes_it_a_correction(manager):

@@ -237,8 +237,6 @@ class ExampleDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
         if example is None:
             raise Http404
         history = selectors.example_history(example_id=example.pk)
-        for activity in history:
-            activity.label = activity.verb.removeprefix("training.").replace("_", " ").capitalize()
         context: dict[str, Any] = {
             "example": example,
             "source": selectors.example_source(example),
