@@ -4,6 +4,11 @@ A date range is [start, end], both days inclusive, in the project's time zone. E
 they were submitted, decisions by the day they were made. An optional prompt version narrows every figure
 to that version's work: examples flagged on its replies, conversations it answered, and the leads (and
 their handoffs) of those conversations.
+
+The example figures come from the daily rollups (training/insights/models.py, kept exact by triggers) when
+they cover the request: PostgreSQL, rollups built in the request's time zone, no version filter. Otherwise,
+and always for the figures no rollup holds, from the base tables. Both paths give the same numbers
+(tests/training/test_insights_rollups.py compares them on random ranges).
 """
 
 from __future__ import annotations
@@ -25,15 +30,23 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Sum,
     Window,
 )
 from django.db.models.fields.json import KT
-from django.db.models.functions import Lower, RowNumber, Substr, Trim, TruncDay
+from django.db.models.functions import Coalesce, Lower, RowNumber, Substr, Trim, TruncDay
 from django.utils import timezone
 
 from leads.models import Activity, Lead, LeadStatus, Message
 from prompts.models import PromptVersion, PromptVersionConversation
 from prompts.selectors import wilson_interval
+from training.insights.models import (
+    InsightsDecisionDay,
+    InsightsExampleDay,
+    InsightsFeedbackDay,
+    InsightsFlaggedDay,
+    InsightsRollupState,
+)
 from training.models import ExampleStatus, ExampleType, TrainingExample
 
 # The verbs recorded when a lead is handed to a person, each with data {"reason": ...}: the model asked for
@@ -106,6 +119,18 @@ def _user_name(first: str | None, last: str | None, username: str | None) -> str
     return full or (username or "")
 
 
+def insights_rollups_cover(*, f: InsightsFilter) -> bool:
+    """Whether the rollups can answer for this filter (one indexed read of the state row)."""
+    if connection.vendor != "postgresql" or f.prompt_version_id is not None:
+        return False
+    built_in = InsightsRollupState.objects.filter(pk=1).values_list("time_zone", flat=True).first()
+    return built_in is not None and built_in == timezone.get_current_timezone_name()
+
+
+def _days(model: Any, f: InsightsFilter) -> QuerySet:
+    return model.objects.filter(day__gte=f.start, day__lte=f.end)
+
+
 # --- Base querysets ---------------------------------------------------------------------------------
 
 
@@ -138,8 +163,16 @@ def _lead_answered_by(version_id: int, lead_ref: str) -> Exists:
 # --- One query per figure ---------------------------------------------------------------------------
 
 
-def _submitted_by_day(*, f: InsightsFilter) -> dict[dt.date, dict[str, int]]:
+def _submitted_by_day(*, f: InsightsFilter, rollups: bool = False) -> dict[dt.date, dict[str, int]]:
     """Examples submitted per day and per (status, type): one scan feeds both the series and the totals."""
+    if rollups:
+        sums = {
+            f"{status}__{kind}": Coalesce(Sum("n", filter=Q(status=status, example_type=kind)), 0)
+            for status in ExampleStatus.values
+            for kind in ExampleType.values
+        }
+        found = _days(InsightsExampleDay, f).values("day").annotate(**sums).order_by("day")
+        return {row.pop("day"): row for row in found}
     counts = {
         f"{status}__{kind}": Count("created_at", filter=Q(status=status, example_type=kind))
         for status in ExampleStatus.values
@@ -185,7 +218,19 @@ def insights_submissions_per_day(
     return series
 
 
-def insights_decisions_per_day(*, f: InsightsFilter) -> list[dict[str, Any]]:
+def insights_decisions_per_day(*, f: InsightsFilter, rollups: bool = False) -> list[dict[str, Any]]:
+    if rollups:
+        summed = (
+            _days(InsightsDecisionDay, f)
+            .values("day")
+            .annotate(
+                approved=Coalesce(Sum("n", filter=Q(status=ExampleStatus.APPROVED)), 0),
+                rejected=Coalesce(Sum("n", filter=Q(status=ExampleStatus.REJECTED)), 0),
+            )
+            .order_by("day")
+        )
+        by_day = {row.pop("day"): row for row in summed}
+        return [{"day": day.isoformat(), **by_day.get(day, {"approved": 0, "rejected": 0})} for day in f.days]
     rows = (
         _decided(f)
         .annotate(day=TruncDay("decided_at"))
@@ -200,9 +245,25 @@ def insights_decisions_per_day(*, f: InsightsFilter) -> list[dict[str, Any]]:
     return [{"day": day.isoformat(), **found.get(day, {"approved": 0, "rejected": 0})} for day in f.days]
 
 
-def insights_review_time(*, f: InsightsFilter) -> dict[str, Any]:
-    """Median time from submission to decision over the decisions made in the range."""
+def insights_review_time(*, f: InsightsFilter, decided: int | None = None) -> dict[str, Any]:
+    """Median time from submission to decision over the decisions made in the range.
+
+    With `decided` (the count, from the rollups) the median is the middle one or two waits in order, read
+    from the expression index idx_training_review_wait: one bounded query, no sort of the range.
+    """
     waited = ExpressionWrapper(F("decided_at") - F("created_at"), output_field=DurationField())
+    if decided is not None:
+        if not decided:
+            return {"decided": 0, "median_seconds": None}
+        first = (decided - 1) // 2
+        middle = list(
+            _decided(f)
+            .annotate(waited=waited)
+            .order_by("waited")
+            .values_list("waited", flat=True)[first : first + 2 - decided % 2]
+        )
+        low, high = middle[0], middle[-1]
+        return {"decided": decided, "median_seconds": _seconds(low + (high - low) / 2)}
     if connection.vendor == "postgresql":
         row = _decided(f).aggregate(decided=Count("*"), median=Median(waited, output_field=DurationField()))
         return {"decided": row["decided"], "median_seconds": _seconds(row["median"])}
@@ -223,18 +284,31 @@ def insights_review_time(*, f: InsightsFilter) -> dict[str, Any]:
     return {"decided": middle[0][1], "median_seconds": sum(seconds) / len(seconds)}
 
 
-def _top_people(rows, *, user: str, count_key: str, counted: str, limit: int) -> list[dict[str, Any]]:
-    """Per-user totals with approved/rejected splits; `user` is the FK name, `counted` a non-null column."""
-    rows = (
+def _top_people(
+    rows, *, user: str, count_key: str, counted: str, limit: int, summed: bool = False
+) -> list[dict[str, Any]]:
+    """Per-user totals with approved/rejected splits; `user` is the FK name, `counted` a non-null column.
+    `summed`: the rows are rollup rows whose counts are in `n`."""
+    if summed:
+        totals: dict[str, Any] = {
+            count_key: Sum("n"),
+            "approved": Coalesce(Sum("n", filter=Q(status=ExampleStatus.APPROVED)), 0),
+            "rejected": Coalesce(Sum("n", filter=Q(status=ExampleStatus.REJECTED)), 0),
+        }
+    else:
+        totals = {
+            count_key: Count("*"),
+            "approved": Count(counted, filter=Q(status=ExampleStatus.APPROVED)),
+            "rejected": Count(counted, filter=Q(status=ExampleStatus.REJECTED)),
+        }
+    grouped = (
         rows.filter(**{f"{user}__isnull": False})
         .values(f"{user}_id", f"{user}__first_name", f"{user}__last_name", f"{user}__username")
-        .annotate(
-            **{count_key: Count("*")},
-            approved=Count(counted, filter=Q(status=ExampleStatus.APPROVED)),
-            rejected=Count(counted, filter=Q(status=ExampleStatus.REJECTED)),
-        )
-        .order_by(f"-{count_key}", f"{user}__username")[:limit]
+        .annotate(**totals)
     )
+    if summed:  # a rollup row can be down to 0 after deletions; the base table has no such group
+        grouped = grouped.filter(**{f"{count_key}__gt": 0})
+    rows = grouped.order_by(f"-{count_key}", f"{user}__username")[:limit]
     return [
         {
             "user_id": r[f"{user}_id"],
@@ -247,20 +321,60 @@ def _top_people(rows, *, user: str, count_key: str, counted: str, limit: int) ->
     ]
 
 
-def insights_top_submitters(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
+def insights_top_submitters(
+    *, f: InsightsFilter, limit: int = TOP_LIMIT, rollups: bool = False
+) -> list[dict[str, Any]]:
+    if rollups:
+        return _top_people(
+            _days(InsightsExampleDay, f),
+            user="submitted_by",
+            count_key="submitted",
+            counted="n",
+            limit=limit,
+            summed=True,
+        )
     return _top_people(
         _submitted(f), user="submitted_by", count_key="submitted", counted="created_at", limit=limit
     )
 
 
-def insights_top_reviewers(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
+def insights_top_reviewers(
+    *, f: InsightsFilter, limit: int = TOP_LIMIT, rollups: bool = False
+) -> list[dict[str, Any]]:
+    if rollups:
+        return _top_people(
+            _days(InsightsDecisionDay, f),
+            user="decided_by",
+            count_key="reviewed",
+            counted="n",
+            limit=limit,
+            summed=True,
+        )
     return _top_people(
         _decided(f), user="decided_by", count_key="reviewed", counted="decided_at", limit=limit
     )
 
 
-def insights_top_feedback(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
+def insights_top_feedback(
+    *, f: InsightsFilter, limit: int = TOP_LIMIT, rollups: bool = False
+) -> list[dict[str, Any]]:
     """The most frequent feedback of bad and correction examples, compared without case or edge spaces."""
+    if rollups:
+        rows = (
+            _days(InsightsFeedbackDay, f)
+            .values("phrase")
+            .annotate(
+                total=Sum("n"),
+                bad=Coalesce(Sum("n", filter=Q(example_type=ExampleType.BAD)), 0),
+                correction=Coalesce(Sum("n", filter=Q(example_type=ExampleType.CORRECTION)), 0),
+            )
+            .filter(total__gt=0)
+            .order_by("-total", "phrase")[:limit]
+        )
+        return [
+            {"phrase": r["phrase"], "count": r["total"], "bad": r["bad"], "correction": r["correction"]}
+            for r in rows
+        ]
     rows = (
         _submitted(f)
         .filter(example_type__in=[ExampleType.BAD, ExampleType.CORRECTION])
@@ -277,16 +391,42 @@ def insights_top_feedback(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[
     ]
 
 
-def insights_top_flagged_replies(*, f: InsightsFilter, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
-    """The agent replies flagged bad or corrected most often: two queries, the counts from the covering
-    index, then the text and version of the few replies kept."""
-    counts = list(
-        _submitted(f)
-        .filter(example_type__in=[ExampleType.BAD, ExampleType.CORRECTION], message__isnull=False)
-        .values_list("message_id")
-        .annotate(n=Count("*"))
-        .order_by("-n", "-message_id")[:limit]
+def _flagged_counts_from_rollup(*, f: InsightsFilter, limit: int) -> list[tuple[int, int]]:
+    """(message id, flags in the range), most first then newest, from the daily rollup in two bounded reads.
+
+    A reply flagged once in all (message_total = 1) counts 1 in any range that holds its day, so among those
+    only the newest `limit` can place: read from a partial index in message order. The few replies flagged
+    more than once are summed over the range. The merge orders the same way as the base-table query.
+    """
+    days = _days(InsightsFlaggedDay, f)
+    single = list(
+        days.filter(message_total=1, n=1).order_by("-message_id").values_list("message_id", "n")[:limit]
     )
+    multiple = list(
+        days.filter(message_total__gt=1)
+        .values_list("message_id")
+        .annotate(total=Sum("n"))
+        .filter(total__gt=0)
+        .order_by("-total", "-message_id")
+    )
+    return sorted(single + multiple, key=lambda row: (-row[1], -row[0]))[:limit]
+
+
+def insights_top_flagged_replies(
+    *, f: InsightsFilter, limit: int = TOP_LIMIT, rollups: bool = False
+) -> list[dict[str, Any]]:
+    """The agent replies flagged bad or corrected most often: two queries, the counts (from the rollup or
+    the covering index), then the text and version of the few replies kept."""
+    if rollups:
+        counts = _flagged_counts_from_rollup(f=f, limit=limit)
+    else:
+        counts = list(
+            _submitted(f)
+            .filter(example_type__in=[ExampleType.BAD, ExampleType.CORRECTION], message__isnull=False)
+            .values_list("message_id")
+            .annotate(n=Count("*"))
+            .order_by("-n", "-message_id")[:limit]
+        )
     replies = {
         row["id"]: row
         for row in Message.objects.filter(pk__in=[message_id for message_id, _ in counts])
@@ -371,8 +511,11 @@ def insights_prompt_version_choices() -> list[dict[str, Any]]:
 
 
 def training_insights(*, f: InsightsFilter) -> dict[str, Any]:
-    """Every figure for the range: eleven queries, whatever the amount of data."""
-    by_day = _submitted_by_day(f=f)
+    """Every figure for the range: a fixed number of queries, whatever the amount of data."""
+    rollups = insights_rollups_cover(f=f)
+    by_day = _submitted_by_day(f=f, rollups=rollups)
+    decisions = insights_decisions_per_day(f=f, rollups=rollups)
+    decided = sum(d["approved"] + d["rejected"] for d in decisions) if rollups else None
     return {
         "range": {
             "start": f.start.isoformat(),
@@ -381,12 +524,12 @@ def training_insights(*, f: InsightsFilter) -> dict[str, Any]:
         },
         "examples": insights_example_totals(by_day=by_day),
         "submissions_per_day": insights_submissions_per_day(f=f, by_day=by_day),
-        "decisions_per_day": insights_decisions_per_day(f=f),
-        "review_time": insights_review_time(f=f),
-        "top_submitters": insights_top_submitters(f=f),
-        "top_reviewers": insights_top_reviewers(f=f),
-        "top_feedback": insights_top_feedback(f=f),
-        "top_flagged_replies": insights_top_flagged_replies(f=f),
+        "decisions_per_day": decisions,
+        "review_time": insights_review_time(f=f, decided=decided),
+        "top_submitters": insights_top_submitters(f=f, rollups=rollups),
+        "top_reviewers": insights_top_reviewers(f=f, rollups=rollups),
+        "top_feedback": insights_top_feedback(f=f, rollups=rollups),
+        "top_flagged_replies": insights_top_flagged_replies(f=f, rollups=rollups),
         "prompt_versions": insights_prompt_versions(f=f),
         "lead_funnel": insights_lead_funnel(f=f),
         "handoffs": insights_handoffs(f=f),
