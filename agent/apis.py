@@ -16,6 +16,7 @@ from agent.authentication import WebhookSecretAuthentication
 from agent.llm import LlmErrorKind
 from agent.payloads import PayloadError, payload_parse
 from config import logs, metrics
+from config.arrival import request_arrival
 from config.confirm import response_confirm
 from config.ratelimit import rate_limit_count, rate_parse
 from leads.models import Channel
@@ -87,7 +88,9 @@ class ManyChatWebhookApi(APIView):
         },
     )
     def post(self, request):
-        started = time.monotonic()
+        # The reply deadline counts from the request's arrival, not from here (config/arrival.py).
+        arrival = request_arrival(meta=request.META)
+        started = arrival.monotonic(wall_now=time.time(), monotonic_now=time.monotonic())
         limit = settings.AGENT_WEBHOOK_MAX_BODY_BYTES
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)

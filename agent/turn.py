@@ -8,7 +8,8 @@ One pipeline, read top to bottom:
 It runs in one of two places, which differ only in where the answer goes (DeliveryChannel):
 
 * the webhook (`turn_run_in_webhook`, sync mode), against a deadline (AGENT_REPLY_DEADLINE_SECONDS after
-  the request arrived): the answer is returned in the Dynamic Block body (DYNAMIC_BLOCK);
+  the request arrived, config/arrival.py; with less than AGENT_MIN_MODEL_SECONDS left it defers at once):
+  the answer is returned in the Dynamic Block body (DYNAMIC_BLOCK);
 * the Celery task `agent.complete_turn` (`turn_complete`: async mode, a webhook that ran out of time, the
   retry sweep), without a deadline: the answer is pushed through ManyChat's sendContent (SEND_CONTENT).
 
@@ -816,6 +817,12 @@ def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome
         return turn_voice_fallback(stored=stored, step=step, channel=channel)
 
     deadline = started + settings.AGENT_REPLY_DEADLINE_SECONDS
+    if deadline - time.monotonic() < settings.AGENT_MIN_MODEL_SECONDS:
+        # The request waited (proxy, accept queue, a busy worker) until too little of ManyChat's window is
+        # left for a model call: the task answers it through sendContent, at once (config/arrival.py).
+        body = _holding_body(stored=stored)
+        turn_defer(message_id=stored.message.pk)
+        return TurnOutcome(state=TurnState.DEFERRED, body=body)
     decision = turn_decide(
         lead=stored.model_lead,
         history=stored.model_history,

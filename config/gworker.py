@@ -6,6 +6,10 @@ threads, and real webhooks queue behind them (red team D8). Here the worker's ev
 blocking until the request line, the headers and the Content-Length body are all in memory, and only then
 gives the connection to a thread, which parses the buffered bytes as usual. A request that has not arrived
 whole within GUNICORN_REQUEST_READ_TIMEOUT seconds is answered 408 and closed without ever costing a thread.
+
+It also stamps each request's arrival (the moment its first byte was read: accept, or the next request on
+a kept-alive connection) into the WSGI environ under config.arrival.ARRIVED_AT_KEY, so the webhook's reply
+deadline counts the time the request waited for a thread (config/arrival.py).
 """
 
 import contextlib
@@ -14,10 +18,13 @@ import os
 import re
 import selectors
 import socket
+import threading
 import time
 from functools import partial
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from config.arrival import ARRIVED_AT_KEY
 
 READ_TIMEOUT_SECONDS = float(os.environ.get("GUNICORN_REQUEST_READ_TIMEOUT", "10"))
 # Past this many buffered bytes the request goes to a thread as it is (the app refuses large bodies by their
@@ -67,10 +74,36 @@ def request_complete(buffer: bytes) -> bool:
     return len(buffer) - (end + 4) >= length
 
 
+_handling = threading.local()  # the arrival of the request this thread is handling
+
+
+def arrival_stamped(app):
+    """The WSGI app with the arrival of the request the current thread handles put into its environ."""
+
+    def stamped(environ, start_response):
+        arrived = getattr(_handling, "arrived_at", None)
+        if arrived is not None:
+            environ[ARRIVED_AT_KEY] = arrived
+        return app(environ, start_response)
+
+    return stamped
+
+
 class BufferingThreadWorker(ThreadWorker):
     def init_process(self):
         self._arriving: dict[int, TConn] = {}
         super().init_process()
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        self.wsgi = arrival_stamped(self.wsgi)
+
+    def handle_request(self, req, conn):
+        _handling.arrived_at = getattr(conn, "arrived_at", None)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            _handling.arrived_at = None
 
     def accept(self, server, listener):
         try:
@@ -80,6 +113,7 @@ class BufferingThreadWorker(ThreadWorker):
                 raise
             return
         conn = TConn(self.cfg, sock, client, server)
+        conn.arrived_at = time.time()
         conn.sock = _ReplaySocket(sock)
         conn.buffer = bytearray()
         conn.deadline = time.time() + READ_TIMEOUT_SECONDS
@@ -100,7 +134,8 @@ class BufferingThreadWorker(ThreadWorker):
                 except ValueError:
                     return
                 conn.buffer = bytearray()
-                conn.deadline = time.time() + READ_TIMEOUT_SECONDS
+                conn.arrived_at = time.time()
+                conn.deadline = conn.arrived_at + READ_TIMEOUT_SECONDS
                 conn.continued = False
                 self._arriving[id(conn)] = conn
         try:

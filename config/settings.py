@@ -251,6 +251,10 @@ OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 20.0)
 OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
 
 AGENT_REPLY_DEADLINE_SECONDS = env_float("AGENT_REPLY_DEADLINE_SECONDS", 8.0)
+# The deadline counts from the request's arrival (config/arrival.py: X-Request-Start, else the web worker's
+# accept time). A webhook turn with less than this left before it goes the async way at once (answered later
+# through sendContent) instead of starting a model call that cannot finish in time.
+AGENT_MIN_MODEL_SECONDS = env_float("AGENT_MIN_MODEL_SECONDS", 2.0)
 AGENT_ASYNC_MODE = env_bool("AGENT_ASYNC_MODE", False)
 AGENT_HOLDING_TEXT = env_str("AGENT_HOLDING_TEXT", "")
 AGENT_FALLBACK_TEXT = env_str(
