@@ -55,6 +55,7 @@ class EvaluationResultAdmin(admin.ModelAdmin):
 # --- A lead's data on request: an action on the leads admin, the same service as `lead_forget` ---
 from django.contrib import messages as admin_messages  # noqa: E402
 from django.contrib.admin.sites import NotRegistered  # noqa: E402
+from django.template.defaultfilters import pluralize  # noqa: E402
 
 from agent.privacy.services import lead_forget  # noqa: E402
 from leads.models import Lead  # noqa: E402
@@ -68,7 +69,9 @@ def forget_leads(modeladmin, request, queryset):  # type: ignore[no-untyped-def]
     for lead in queryset:
         lead_forget(lead=lead, actor=request.user)
         count += 1
-    modeladmin.message_user(request, f"{count} lead(s) forgotten.", level=admin_messages.SUCCESS)
+    modeladmin.message_user(
+        request, f"{count} lead{pluralize(count)} forgotten.", level=admin_messages.SUCCESS
+    )
 
 
 try:

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views import View
 
 from leads import roles, selectors, services
@@ -66,7 +67,7 @@ class NotificationListView(LoginRequiredMixin, View):
     def post(self, request):
         if request.POST.get("action") == "read_all":
             marked = services.notifications_mark_all_read(user=request.user)
-            messages.success(request, f"Marked {marked} notification(s) as read.")
+            messages.success(request, f"Marked {marked} notification{pluralize(marked)} as read.")
         else:
             notification = get_object_or_404(
                 selectors.notification_list(user=request.user), pk=request.POST.get("notification_id") or 0

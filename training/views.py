@@ -3,6 +3,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMix
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
@@ -43,9 +44,11 @@ def _after_submit(request, example: TrainingExample):
     conflicts = [item for item in similar if item.get("kind") == "conflict"]
     messages.warning(
         request,
-        f"{len(conflicts)} approved example(s) contradict this one"
+        f"{len(conflicts)} approved example{pluralize(len(conflicts))} "
+        f"contradict{pluralize(len(conflicts), 's,')} this one"
         if conflicts
-        else f"{len(similar)} approved example(s) ask nearly the same thing",
+        else f"{len(similar)} approved example{pluralize(len(similar))} "
+        f"ask{pluralize(len(similar), 's,')} nearly the same thing",
     )
     return redirect("dashboard:training_example_detail", example.pk)
 

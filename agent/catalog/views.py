@@ -9,6 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMix
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views import View
 
 from agent.catalog import selectors
@@ -126,7 +127,9 @@ class CatalogView(LoginRequiredMixin, PermissionRequiredMixin, View):
             request,
             f"Catalog v{release.catalog_version.number} saved with draft prompt v{release.draft.version}: "
             f"ask for its release below. "
-            f"{release.stale_flagged} approved example(s) quote a changed fact and wait for re-review.",
+            f"{release.stale_flagged} approved example{pluralize(release.stale_flagged)} "
+            f"quote{pluralize(release.stale_flagged, 's,')} a changed fact "
+            f"and wait{pluralize(release.stale_flagged, 's,')} for re-review.",
         )
         return redirect("dashboard:prompt_version", version_id=release.draft.pk)
 

@@ -1,11 +1,14 @@
 """Branded error pages (DEBUG off) and admin labels that read as sentences."""
 
+from types import SimpleNamespace
+
 import pytest
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from leads.models import Channel
 from leads.services import lead_pause_bot
-from tests.factories import ConversationFactory, LeadFactory, TrainingExampleFactory
+from tests.factories import ConversationFactory, LeadFactory, NotificationFactory, TrainingExampleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +59,17 @@ def test_admin_labels_read_as_sentences(client, admin_user_role):
     assert "AI response" in html and "Ai response" not in html
     html = client.get(reverse("admin:leads_activity_changelist")).content.decode()
     assert f"{admin_user_role.get_full_name()} paused the bot" in html and "What happened" in html
+
+
+@pytest.mark.parametrize(("count", "words"), [(1, "1 conversation</div>"), (3, "3 conversations</div>")])
+def test_counts_read_in_the_singular_and_the_plural(count, words):
+    active = SimpleNamespace(success_rate=0.5, qualified_conversations=1, total_conversations=count)
+    html = render_to_string("training/home.html", {"active_prompt": active, "stats": {}})
+    assert words in html
+
+
+def test_marking_one_notification_read_says_one(client, operator):
+    NotificationFactory(recipient=operator)
+    client.force_login(operator)
+    response = client.post(reverse("dashboard:notifications"), {"action": "read_all"}, follow=True)
+    assert "Marked 1 notification as read." in response.content.decode()

@@ -125,7 +125,7 @@ def test_flow_through_pages_flag_reply_from_lead_page_then_review(
         {"action": "approve", "ids": [example.pk], "note": "ok"},
         follow=True,
     )
-    assert "Approved 1 example(s)." in response.content.decode()
+    assert "Approved 1 example." in response.content.decode()
     example.refresh_from_db()
     assert example.status == ExampleStatus.APPROVED and example.decided_by == manager
     assert Notification.objects.filter(recipient=operator, verb="training.approved").exists()

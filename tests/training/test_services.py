@@ -227,7 +227,7 @@ def test_decide_bulk_decides_what_it_may_and_names_what_it_skipped(manager, oper
     )
     assert result.done == 2
     assert [example_id for example_id, _ in result.skipped] == [decided.pk]
-    assert result.done_message == "Approved 2 example(s)."
+    assert result.done_message == "Approved 2 examples."
     assert result.skipped_message.startswith(f"Skipped #{decided.pk}: This example was already rejected")
     statuses = dict(TrainingExample.objects.values_list("pk", "status"))
     assert (statuses[pending.pk], statuses[also_pending.pk], statuses[decided.pk]) == (

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views import View
@@ -129,7 +130,7 @@ def _decide_bulk(request, *, ids: list[int], action: str) -> None:
                 skipped.append(f"#{example.pk}: {_errors(exc)}")
     label = {"approve": "Approved", "reject": "Rejected", "reopen": "Reopened"}[action]
     if done:
-        messages.success(request, f"{label} {done} example(s).")
+        messages.success(request, f"{label} {done} example{pluralize(done)}.")
     if left_out:
         why = "not pending" if action != "reopen" else "still pending"
         skipped.extend(f"#{pk}: {why}" for pk in left_out)
