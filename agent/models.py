@@ -98,5 +98,7 @@ class EvaluationResult(models.Model):
 
 
 from agent.catalog.models import *  # noqa: F403,E402  (stale-example flags from catalog changes)
+from agent.followups.models import *  # noqa: F403,E402  (follow-ups to silent leads)
 from agent.outcomes.models import *  # noqa: F403,E402  (bookings and outbound webhooks)
 from agent.rehearsal.models import *  # noqa: F403,E402  (the rehearsal's tables belong to this app)
+from agent.scoring.models import *  # noqa: F403,E402  (every conversation scored)

@@ -63,6 +63,7 @@ MAX_FIELD_CHARS = {
     "phone": 64,
     "email": 254,
     "live_chat_url": 500,
+    "timezone": 64,
 }
 
 
@@ -114,6 +115,7 @@ class InboundMessage:
     message_id: str = ""
     custom_fields: dict[str, Any] = field(default_factory=dict)
     live_chat_url: str = ""
+    timezone: str = ""  # the contact's timezone ("UTC-07" or a zone name): quiet hours for follow-ups
     attachment_url: str = ""
     attachment_kind: AttachmentKind = AttachmentKind.NONE
     # The per-contact token our flow sends back (agent/contact_token.py); never stored as sent.
@@ -127,7 +129,18 @@ class InboundMessage:
             "phone": self.phone,
             "email": self.email,
             "live_chat_url": self.live_chat_url,
+            "timezone": self.timezone,
         }
+
+
+_UTC_OFFSET = re.compile(r"UTC[+-]\d{1,2}(?::?\d{2})?")
+_ZONE_NAME = re.compile(r"[A-Za-z]+(?:/[A-Za-z0-9_+-]+){1,2}")
+
+
+def _timezone_name(value: str) -> str:
+    """ManyChat's contact timezone ("UTC-07", "UTC+05:30") or a zone name ("Europe/Rome"); else ''."""
+    value = value.strip()
+    return value if _UTC_OFFSET.fullmatch(value) or _ZONE_NAME.fullmatch(value) else ""
 
 
 def _scalar(value: Any) -> str:
@@ -334,6 +347,7 @@ def payload_parse(*, raw: bytes) -> InboundMessage:
         "phone": _first(sources, "phone", "whatsapp_phone", "optin_phone"),
         "email": _first(sources, "email", "optin_email"),
         "live_chat_url": _url(_first(sources, "live_chat_url")),
+        "timezone": _timezone_name(_first(sources, "timezone")),
     }
     if not profile["first_name"] and not profile["last_name"]:
         full = _first(sources, "name")

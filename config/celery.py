@@ -17,6 +17,8 @@ app.autodiscover_tasks(
         "prompts.releases",
         "agent.suggestions",
         "agent.manychat_platform",
+        "agent.followups",
+        "agent.scoring",
     ],
     related_name="tasks",
 )

@@ -499,3 +499,64 @@ CELERY_BEAT_SCHEDULE["releases-retirement-watch"] = {
     "task": "releases.retirement_watch",
     "schedule": 24 * 3600.0,
 }
+
+# --- Follow-ups (agent/followups) -------------------------------------------------------------------------
+# Hours after the agent's last unanswered message at which it follows up (one step each; empty: never). Only
+# inside the channel's 24-hour window (minus the margin), never in the lead's quiet hours ("HH-HH" in the
+# lead's timezone from ManyChat, else FOLLOWUP_TEAM_TIMEZONE), never once the lead replied, was handed off,
+# paused, taken over or opted out, nor past a lead's daily agent-message cap or the team's daily follow-ups.
+FOLLOWUP_DELAYS_HOURS = env_list("FOLLOWUP_DELAYS_HOURS", ["4", "20"])
+FOLLOWUP_QUIET_HOURS = env_str("FOLLOWUP_QUIET_HOURS", "21-9")
+FOLLOWUP_TEAM_TIMEZONE = env_str("FOLLOWUP_TEAM_TIMEZONE", "") or TIME_ZONE
+FOLLOWUP_WINDOW_MARGIN_MINUTES = env_int("FOLLOWUP_WINDOW_MARGIN_MINUTES", 30)
+FOLLOWUP_LEAD_DAILY_MESSAGE_CAP = env_int("FOLLOWUP_LEAD_DAILY_MESSAGE_CAP", 30)
+FOLLOWUP_DAILY_CAP = env_int("FOLLOWUP_DAILY_CAP", 1000)
+FOLLOWUP_BATCH = env_int("FOLLOWUP_BATCH", 200)
+# A lead message that is one of these (in the team's languages) stops every follow-up to that lead for good.
+FOLLOWUP_OPT_OUT_WORDS = env_list(
+    "FOLLOWUP_OPT_OUT_WORDS",
+    [
+        "stop",
+        "unsubscribe",
+        "stopp",
+        "basta",
+        "para",
+        "pare",
+        "arrête",
+        "arrêtez",
+        "désabonner",
+        "abmelden",
+        "baja",
+        "darse de baja",
+        "cancelar",
+        "no more",
+        "stop messaging",
+    ],
+)
+# What the active version is given in place of a lead message: this is our instruction, not the lead's words.
+FOLLOWUP_INSTRUCTION = env_str(
+    "FOLLOWUP_INSTRUCTION",
+    "[Not from the lead: the lead has not answered your last message. Write one short, friendly follow-up "
+    "in the lead's language that picks up where the conversation stopped. No new prices, dates or links. "
+    "Do not qualify the lead or hand off in this message.]",
+)
+CELERY_BEAT_SCHEDULE["followups-send-due"] = {
+    "task": "followups.send_due",
+    "schedule": env_float("FOLLOWUP_SWEEP_SECONDS", 300.0),
+}
+# --- Every conversation scored (agent/scoring) -----------------------------------------------------------
+# A conversation idle this many hours is scored against SCORING_RUBRIC (the rehearsal's check format: a
+# JSON list of {"kind", "params", "name"}; empty: the rehearsal's shared checks, else the default rubric in
+# agent/scoring/services.py). SCORING_SAMPLE_RATE of idle conversations are scored; failing ones and
+# SCORING_REVIEW_PASSING_RATE of passing ones (picked by a hash of the conversation id: reproducible) go to
+# the review queue. The judge's tokens count apart from the agent's, against SCORING_DAILY_TOKEN_CAP.
+SCORING_IDLE_HOURS = env_float("SCORING_IDLE_HOURS", 12.0)
+SCORING_LOOKBACK_DAYS = env_int("SCORING_LOOKBACK_DAYS", 7)
+SCORING_SAMPLE_RATE = env_float("SCORING_SAMPLE_RATE", 1.0)
+SCORING_REVIEW_PASSING_RATE = env_float("SCORING_REVIEW_PASSING_RATE", 0.05)
+SCORING_RUBRIC = env_str("SCORING_RUBRIC", "")
+SCORING_BATCH = env_int("SCORING_BATCH", 100)
+CELERY_BEAT_SCHEDULE["scoring-score-idle"] = {
+    "task": "scoring.score_idle",
+    "schedule": env_float("SCORING_SWEEP_SECONDS", 900.0),
+}

@@ -68,6 +68,10 @@ class Lead(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     taken_over_at = models.DateTimeField(null=True, blank=True)
+    # Follow-ups (agent/followups): the lead's timezone as ManyChat sends it ("UTC-07", or a zone name),
+    # for quiet hours; and since when the lead asked for no more messages ("stop"): no follow-up after it.
+    timezone = models.CharField(max_length=64, blank=True, default="")
+    followups_opted_out_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "leads"

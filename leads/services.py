@@ -351,6 +351,42 @@ def lead_flag_for_human(*, lead: Lead, reason: str, pause_bot: bool, verb: str =
     return True
 
 
+def lead_record_followup_opt_out(*, lead_id: int, message_id: int, at: Any) -> bool:
+    """The lead asked for no more messages ("stop"): recorded once, with the message that said it."""
+    updated = Lead.objects.filter(pk=lead_id, followups_opted_out_at__isnull=True).update(
+        followups_opted_out_at=at, updated_at=timezone.now()
+    )
+    if updated:
+        activity_record(verb="lead.opted_out", lead_id=lead_id, data={"message_id": message_id})
+    return bool(updated)
+
+
+def message_record_followup(
+    *,
+    conversation_id: int,
+    text: str,
+    prompt_version_id: int,
+    model: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    latency_ms: int | None = None,
+) -> Any:
+    """An agent message the lead did not ask for (a follow-up), stamped with the version that wrote it."""
+    from leads.models import DeliveryStatus, Message, MessageRole
+
+    return Message.objects.create(
+        conversation_id=conversation_id,
+        role=MessageRole.AGENT,
+        text=text,
+        prompt_version_id=prompt_version_id,
+        delivery_status=DeliveryStatus.PENDING,
+        model=model[:100],
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_ms=latency_ms,
+    )
+
+
 @transaction.atomic
 def lead_merge_qualification_data(*, lead: Lead, fields: dict[str, Any]) -> Lead:
     """Merge facts the agent learned into the lead's qualification data (row-locked, no lost update)."""

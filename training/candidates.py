@@ -128,6 +128,67 @@ def correction_candidate_submit(
     return example
 
 
+SOURCE_SCORING = "scoring"
+
+
+@transaction.atomic
+def training_example_submit_from_scoring(
+    *, message: Message, example_type: str, feedback: str, details: dict[str, Any]
+) -> TrainingExample | None:
+    """A scored conversation's reply into the review queue as a pending example (source "scoring"), with
+    the check that failed and its turn in `details`. None when the reply already has an example."""
+    from leads.selectors import users_with_permission
+    from leads.services import activity_record, notification_notify
+    from training.models import ExampleStatus
+    from training.review.services import example_similar_record
+
+    if message.role != MessageRole.AGENT:
+        raise ValidationError({"message_id": "Only an agent reply can be scored."})
+    lead_message = _lead_message_before(reply=message)
+    fields = {
+        "user_message": (lead_message.text if lead_message is not None else "") or "(no message)",
+        "ai_response": message.text,
+        "example_type": example_type,
+        "feedback": feedback.strip(),
+        "expected_response": "",
+    }
+    _validate_content(**fields)
+    if TrainingExample.objects.filter(message=message).exists():
+        return None
+    try:
+        with transaction.atomic():
+            example = TrainingExample.objects.create(
+                submitted_by=None,
+                status=ExampleStatus.PENDING,
+                conversation_id=message.conversation_id,
+                message=message,
+                metadata={
+                    **details,
+                    "source": SOURCE_SCORING,
+                    "prompt_version_id": message.prompt_version_id,
+                    "lead_message_id": lead_message.pk if lead_message is not None else None,
+                },
+                **fields,
+            )
+    except IntegrityError:
+        return None  # flagged meanwhile (one example per reply)
+    example_similar_record(example=example)
+    lead_id = Message.objects.filter(pk=message.pk).values_list("conversation__lead_id", flat=True).first()
+    activity_record(
+        verb="training.submitted",
+        lead_id=lead_id,
+        data={"example_id": example.pk, "example_type": example.example_type, "source": SOURCE_SCORING},
+    )
+    notification_notify(
+        recipients=list(users_with_permission(perm=roles.PERM_REVIEW_EXAMPLE)),
+        verb="training.submitted",
+        message=f"Scoring sent a {example.example_type} example #{example.pk} for review.",
+        target=example,
+        url="/dashboard/training/review/",
+    )
+    return example
+
+
 @transaction.atomic
 def correction_candidate_dismiss(*, candidate: CorrectionCandidate, user: Any) -> CorrectionCandidate:
     if not user.has_perm(roles.PERM_SUBMIT_EXAMPLE):

@@ -26,13 +26,15 @@ SOURCE_CONVERSATION = "conversation"
 SOURCE_MANUAL = "manual"
 SOURCE_OPERATOR = "operator_reply"
 SOURCE_REHEARSAL = "rehearsal"
+SOURCE_SCORING = "scoring"  # training.candidates.training_example_submit_from_scoring
 SOURCES = (
     (SOURCE_CONVERSATION, "A conversation"),
     (SOURCE_MANUAL, "By hand"),
     (SOURCE_OPERATOR, "An operator's reply"),
     (SOURCE_REHEARSAL, "A rehearsal"),
+    (SOURCE_SCORING, "Conversation scoring"),
 )
-_TAGGED = (SOURCE_OPERATOR, SOURCE_REHEARSAL)
+_TAGGED = (SOURCE_OPERATOR, SOURCE_REHEARSAL, SOURCE_SCORING)
 
 
 def example_source(example: TrainingExample) -> str:
