@@ -7,7 +7,6 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from leads import roles
@@ -53,8 +52,10 @@ def training_example_decide(
     example.save(update_fields=["status", "decided_by", "decided_at", "review_note", "updated_at"])
     if status == ExampleStatus.APPROVED:
         from training.retrieval.services import example_embedding_schedule
+        from training.retrieval.vectors import vectors_changed
 
         example_embedding_schedule(example_id=example.pk)
+        vectors_changed()
     verb = "training.approved" if status == ExampleStatus.APPROVED else "training.rejected"
     lead_id = _lead_id_of(example)
     activity_record(
@@ -286,6 +287,10 @@ def training_example_reopen(*, example: TrainingExample, user: Any, note: str = 
     example.decided_at = None
     example.review_note = note.strip()
     example.save(update_fields=["status", "decided_by", "decided_at", "review_note", "updated_at"])
+    if previous == ExampleStatus.APPROVED:
+        from training.retrieval.vectors import vectors_changed
+
+        vectors_changed()  # out of the agent's examples at once, in every worker
     activity_record(
         verb="training.reopened",
         lead_id=_lead_id_of(example),
@@ -325,7 +330,7 @@ class BulkResult:
 
     @property
     def done_message(self) -> str:
-        return f"{BULK_DONE_LABEL[self.action]} {self.done} example{pluralize(self.done)}."
+        return f"{BULK_DONE_LABEL[self.action]} {self.done} example(s)."
 
     @property
     def skipped_message(self) -> str:

@@ -3,9 +3,10 @@
 Ranking, best available first:
 
 1. embedding similarity (OPENAI_EMBEDDINGS_MODEL set): the lead's message is embedded on the same
-   OpenAI-compatible server and compared in numpy with every approved example's stored vector (held in a
-   per-process matrix refreshed incrementally); above EMBEDDING_SCAN_MAX vectors, PostgreSQL's full-text
-   ranking picks the candidates first;
+   OpenAI-compatible server (cached per message) and compared in numpy with every live example's stored
+   vector (one per-process matrix, refreshed when the shared cache's version stamp moves: see
+   training/retrieval/vectors.py); above EMBEDDING_SCAN_MAX vectors, PostgreSQL's full-text ranking picks
+   the candidates first;
 2. PostgreSQL full-text ranking (`ts_rank_cd` over a stored tsvector with a GIN index, migration 0004):
    English stems, with the `simple` configuration as the fallback for a message made only of words the
    English configuration drops (another language's short words);
@@ -16,7 +17,6 @@ examples are never returned: the final read filters on the live status, whatever
 """
 
 import re
-import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
+from django.db.models import QuerySet
 
 from training.models import ExampleStatus, TrainingExample
-from training.retrieval import embeddings
-from training.retrieval.models import ExampleEmbedding, RetrievalMethod
+from training.retrieval import embeddings, vectors
+from training.retrieval.models import RetrievalMethod
 from training.review.fields import DECIDED_AT
 
 SEARCH_CONFIG = "english"  # must match the generated column in training/migrations/0004
@@ -38,7 +38,6 @@ EMBEDDING_SCAN_MAX = 50_000
 FULL_TEXT_CANDIDATES = 2_000
 # Below this cosine an embedding match is no better than an unrelated recent example.
 EMBEDDING_MIN_SCORE = 0.2
-VECTOR_CHECK_SECONDS = 2.0
 
 _WORD = re.compile(r"[^\W_]{2,}")
 _OLD_WORD = re.compile(r"[^\W_]{3,}")
@@ -200,94 +199,35 @@ def rank_word_stems(*, text: str, limit: int, exclude_ids: Collection[int] = ())
 # --- Embeddings -------------------------------------------------------------------------------------------
 
 
-class _VectorCache:
-    """Every stored vector of one model as one normalised float32 matrix, refreshed when rows change."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.clear()
-
-    def clear(self) -> None:
-        self.model = ""
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.signature: tuple[int, Any] = (0, None)
-        self.checked_at = 0.0
-
-    def _load(self, queryset: QuerySet[ExampleEmbedding]) -> tuple[list[int], list[np.ndarray]]:
-        ids, vectors = [], []
-        for example_id, vector in queryset.values_list("example_id", "vector").iterator(chunk_size=2000):
-            ids.append(example_id)
-            vectors.append(embeddings.vector_from_bytes(vector))
-        return ids, vectors
-
-    def current(self, *, model: str) -> tuple[np.ndarray, np.ndarray]:
-        # Checked at most every VECTOR_CHECK_SECONDS: a vector written meanwhile (a new approval) waits
-        # that long; retired or reopened examples never show, whatever the cache holds (the final read).
-        now = time.monotonic()
-        if model == self.model and now - self.checked_at < VECTOR_CHECK_SECONDS:
-            return self.ids, self.matrix
-        rows = ExampleEmbedding.objects.filter(model=model)
-        stats = rows.aggregate(count=Count("example_id"), newest=Max("created_at"))
-        self.checked_at = now
-        signature = (stats["count"], stats["newest"])
-        with self.lock:
-            if model == self.model and signature == self.signature:
-                return self.ids, self.matrix
-            fresh = model == self.model and self.signature[1] is not None and stats["newest"] is not None
-            if fresh:
-                ids, vectors = self._load(rows.filter(created_at__gt=self.signature[1]))
-                known = set(self.ids.tolist())
-                fresh = not known.intersection(ids) and len(known) + len(ids) == stats["count"]
-            if fresh and ids:
-                dims = self.matrix.shape[1]
-                fresh = all(vector.shape[0] == dims for vector in vectors)
-            if fresh:
-                if ids:
-                    self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
-                    self.matrix = np.vstack([self.matrix, np.vstack(vectors)])
-            else:
-                ids, vectors = self._load(rows)
-                dims = {vector.shape[0] for vector in vectors}
-                if len(dims) > 1:  # a model changed its size mid-way: keep the most common one
-                    common = max(dims, key=lambda d: sum(1 for v in vectors if v.shape[0] == d))
-                    pairs = [(i, v) for i, v in zip(ids, vectors, strict=True) if v.shape[0] == common]
-                    ids, vectors = [p[0] for p in pairs], [p[1] for p in pairs]
-                self.ids = np.asarray(ids, dtype=np.int64)
-                self.matrix = np.vstack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
-            self.model = model
-            self.signature = signature
-            return self.ids, self.matrix
-
-
-_vectors = _VectorCache()
-
-
 def vector_cache_clear() -> None:
-    _vectors.clear()
+    vectors.caches_clear()
 
 
 def rank_embeddings(
     *, text: str, limit: int, exclude_ids: Collection[int] = (), query_vector: np.ndarray | None = None
 ) -> list[Ranked]:
-    """Raises embeddings.EmbeddingError when the query cannot be embedded (the caller falls back)."""
-    ids, matrix = _vectors.current(model=embeddings.embeddings_model())
+    """Cosine similarity with every live example's vector: one matrix-vector product and an argpartition.
+
+    Raises embeddings.EmbeddingError when the query cannot be embedded (the caller falls back)."""
+    ids, matrix = vectors.vector_matrix().current(model=embeddings.embeddings_model())
     if not len(ids) or limit <= 0:
         return []
     if query_vector is None:
-        query_vector = embeddings.embed_texts(texts=[text], for_query=True)[0]
+        query_vector = vectors.query_vector(text=text, dims=matrix.shape[1])
     if query_vector.shape[0] != matrix.shape[1]:
         return []
     if len(ids) > EMBEDDING_SCAN_MAX and _is_postgres():
         candidates = {r.example_id for r in rank_full_text(text=text, limit=FULL_TEXT_CANDIDATES)}
         mask = np.isin(ids, np.fromiter(candidates, dtype=np.int64, count=len(candidates)))
         ids, matrix = ids[mask], matrix[mask]
-    scores = matrix @ query_vector
+        if not len(ids):
+            return []
+    scores = matrix @ np.asarray(query_vector, dtype=np.float32)
     excluded = set(exclude_ids)
-    # Over-fetch: some top rows may be excluded, retired or no longer approved since they were cached.
+    # Over-fetch: a few top rows may be excluded, or no longer approved since the last refresh.
     take = min(len(scores), max(limit * 4, limit + len(excluded)))
     top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
-    top = top[np.argsort(-scores[top], kind="stable")]
+    top = top[np.lexsort((-ids[top], -scores[top]))]  # best first; ties: the newest id first
     return [
         Ranked(int(ids[i]), round(float(scores[i]), 4), RetrievalMethod.EMBEDDING)
         for i in top

@@ -9,6 +9,7 @@ from django.db import transaction
 from training.models import ExampleStatus, TrainingExample
 from training.retrieval import embeddings
 from training.retrieval.models import ExampleEmbedding, ExampleUse, RetrievalMethod
+from training.retrieval.vectors import vectors_changed
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def example_embeddings_compute(*, example_ids: list[int]) -> int:
             model=model
         ).delete()
         ExampleEmbedding.objects.bulk_create(rows, ignore_conflicts=True)
+        vectors_changed()
     return len(rows)
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from leads import roles
 from leads.services import activity_record, notification_notify
 from training.models import ExampleStatus, ExampleType, TrainingExample
+from training.retrieval.vectors import vectors_changed
 from training.review import selectors
 
 
@@ -95,6 +96,7 @@ def training_example_retire(*, example: TrainingExample, user: Any, note: str = 
         raise ValidationError({"status": "This example is already retired."})
     locked.retired_at = timezone.now()
     locked.save(update_fields=["retired_at", "updated_at"])
+    vectors_changed()
     activity_record(
         verb="training.retired",
         lead_id=_lead_id(locked),
@@ -120,6 +122,7 @@ def training_example_restore(*, example: TrainingExample, user: Any) -> Training
         raise ValidationError({"status": "This example is not retired."})
     locked.retired_at = None
     locked.save(update_fields=["retired_at", "updated_at"])
+    vectors_changed()
     activity_record(
         verb="training.restored", lead_id=_lead_id(locked), actor=user, data={"example_id": locked.pk}
     )
