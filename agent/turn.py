@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from agent import attachments, contact_token, contract, dedupe, guard, llm, manychat, manychat_delivery
 from agent.catalog.services import reply_ground
+from agent.inbox import drafts as inbox_drafts
 from agent.llm import LlmError, LlmErrorKind, LlmResult
 from agent.model_input import ChatMessage, model_input_build
 from agent.outcomes.bookings import booking_link_for
@@ -80,6 +81,7 @@ class TurnState(StrEnum):
     SKIPPED = "skipped"  # the bot is paused for this lead
     SUPERSEDED = "superseded"  # a person took the lead over while the model wrote: kept, never sent
     ABSORBED = "absorbed"  # a later message of the same burst answers this one too
+    DRAFTED = "drafted"  # draft mode: the reply waits for a person in the inbox (agent/inbox/drafts.py)
     FAILED = "failed"  # the model failed: the fallback line went out (first failure only)
     UNDELIVERABLE = "undeliverable"  # ManyChat refused the reply for good
     ALREADY_DONE = "already_done"  # nothing left to do (or another worker is doing it)
@@ -309,6 +311,8 @@ def turn_skip_paused(*, inbound: Message, lead: Lead) -> None:
     lead_services.message_set_delivery(
         message_id=inbound.pk, status=DeliveryStatus.SKIPPED, error="The bot is paused for this lead."
     )
+    if inbox_drafts.shadow_wanted(lead=lead):
+        inbox_drafts.shadow_schedule(message_id=inbound.pk)  # what the bot would have said, never sent
     with transaction.atomic():
         lead_services.activity_record(
             verb="agent.skipped_paused",
@@ -497,7 +501,7 @@ def turn_apply(
     answer, result = decision.reply, decision.result
     # Pending in both places: a reply returned in the webhook body becomes RETURNED only once the server has
     # written it to ManyChat (reply_confirm_returned, config.confirm); until then the sweep may send it.
-    status = DeliveryStatus.PENDING
+    status = DeliveryStatus.DRAFT if lead_assignment.lead_draft_mode(lead=lead) else DeliveryStatus.PENDING
     qualified_at = None
     has_effects = bool(answer.lead_fields) or answer.handoff or _qualifies(decision=answer, lead=lead)
     # Without effects the reply's own insert is the whole write: no outer transaction (two statements less).
@@ -694,6 +698,10 @@ def _sent_state(status: DeliveryStatus) -> TurnState:
 
 def turn_deliver(*, applied: AppliedTurn, lead: Lead, channel: DeliveryChannel) -> TurnOutcome:
     """The one step where the two places differ: the answer goes back in the body, or out by sendContent."""
+    if applied.created and applied.reply.delivery_status == DeliveryStatus.DRAFT:
+        # Draft mode: a person sends, edits or discards it in the inbox; ManyChat gets an empty answer.
+        lead_assignment.lead_mark_waiting(lead_id=lead.pk, at=applied.reply.created_at)
+        return TurnOutcome(state=TurnState.DRAFTED, reply=applied.reply)
     if channel is DeliveryChannel.DYNAMIC_BLOCK:
         if not applied.created:
             # The retry sweep answered first (a very slow request); it delivers its own reply.

@@ -152,7 +152,13 @@ def main() -> int:
         model_url=fake_url,
         manychat_url="http://127.0.0.1:9",  # sync mode: nothing is sent through the API
         manychat_token="",
-        env={"DATABASE_MAX_CONNECTIONS": str(args.max_connections), "DJANGO_LOG_LEVEL": "ERROR"},
+        # One reply per message is what it checks: the burst window (3 s by default) would merge the three
+        # messages of a subscriber into one turn (bursts are proven by tests/faults/test_bursts.py).
+        env={
+            "DATABASE_MAX_CONNECTIONS": str(args.max_connections),
+            "DJANGO_LOG_LEVEL": "ERROR",
+            "AGENT_BURST_WINDOW_SECONDS": "0",
+        },
         web_threads=32,
         web_workers=2,
         celery_concurrency=2,

@@ -271,8 +271,15 @@ AGENT_MAX_TRAINING_EXAMPLES = env_int("AGENT_MAX_TRAINING_EXAMPLES", 12)
 # the retry's trip; a repeat after a reply to the lead is a new message whatever the window (agent/dedupe.py).
 AGENT_DEDUPE_WINDOW_SECONDS = env_int("AGENT_DEDUPE_WINDOW_SECONDS", 20)
 # Messages from one lead within this many seconds are answered once, as one turn (agent.turn.turn_burst_wait).
-# 0 (the default for now) answers each message as it comes.
-AGENT_BURST_WINDOW_SECONDS = env_float("AGENT_BURST_WINDOW_SECONDS", 0.0)
+# Each webhook waits out the window after its message (inside ManyChat's 10 s); 0 answers each message as it
+# comes.
+AGENT_BURST_WINDOW_SECONDS = env_float("AGENT_BURST_WINDOW_SECONDS", 3.0)
+# Draft mode (co-pilot, agent/inbox/drafts.py): the agent's replies wait as drafts for a person to send, edit
+# or discard. The team's default; a lead's own setting (Lead.draft_mode) overrides it.
+AGENT_DRAFT_MODE = env_bool("AGENT_DRAFT_MODE", False)
+# Shadow mode: while a person handles a lead, the agent still writes what it would have said (a background
+# task, one model call per lead message; nothing is sent), shown in the conversation view.
+AGENT_SHADOW_MODE = env_bool("AGENT_SHADOW_MODE", True)
 AGENT_WEBHOOK_MAX_BODY_BYTES = env_int("AGENT_WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
 # A turn that has not completed this long after the message arrived is retried (beat + retry_turns).
 AGENT_RETRY_AFTER_SECONDS = env_int("AGENT_RETRY_AFTER_SECONDS", 120)

@@ -6,8 +6,9 @@ The inbox itself (agent/inbox) orchestrates these with ManyChat and training; th
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from leads.models import Activity, Conversation, DeliveryStatus, Lead, Message, MessageRole, Note
@@ -124,10 +125,11 @@ def note_add(*, lead: Lead, author: Any, text: str) -> Note:
 
 
 @transaction.atomic
-def message_record_operator(*, lead: Lead, text: str, sent_by: Any) -> Message:
+def message_record_operator(*, lead: Lead, text: str, sent_by: Any, take_over: bool = True) -> Message:
     """Store a person's message to the lead (pending delivery) in its open conversation.
 
     A person who writes handles the lead: the bot is silenced (a takeover) and the lead stops waiting.
+    A person who sends an agent draft (draft mode, `take_over=False`) leaves the bot writing drafts.
     """
     text = _clean_text(text=text, field="text", limit=MAX_OPERATOR_TEXT)
     now = timezone.now()
@@ -139,7 +141,8 @@ def message_record_operator(*, lead: Lead, text: str, sent_by: Any) -> Message:
         delivery_status=DeliveryStatus.PENDING,
         sent_by=sent_by,
     )
-    lead_take_over(lead=lead, user=sent_by)
+    if take_over:
+        lead_take_over(lead=lead, user=sent_by)
     Lead.objects.filter(pk=lead.pk).update(waiting_since=None, last_message_at=now)
     activity_record(verb="lead.operator_replied", lead=lead, actor=sent_by, data={"message_id": message.pk})
     lead.waiting_since = None
@@ -194,4 +197,73 @@ def message_absorb_into_burst(*, message_id: int) -> bool:
             delivery_status=DeliveryStatus.ANSWERED,
             error="Answered together with the lead's next message (one burst).",
         )
+    )
+
+
+# --- Draft mode and shadow mode (agent/inbox/drafts.py) ----------------------------------------------------
+
+
+def lead_draft_mode(*, lead: Lead) -> bool:
+    """Whether the agent's replies to this lead wait as drafts: the lead's own setting, else the team's."""
+    return settings.AGENT_DRAFT_MODE if lead.draft_mode is None else bool(lead.draft_mode)
+
+
+@transaction.atomic
+def lead_set_draft_mode(*, lead: Lead, draft_mode: bool | None, actor: Any) -> Lead:
+    """Set the lead's own draft mode (None: follow the team's default, AGENT_DRAFT_MODE)."""
+    if lead.draft_mode is not draft_mode:
+        Lead.objects.filter(pk=lead.pk).update(draft_mode=draft_mode, updated_at=timezone.now())
+        activity_record(verb="lead.draft_mode_set", lead=lead, actor=actor, data={"draft_mode": draft_mode})
+        lead.draft_mode = draft_mode
+    return lead
+
+
+def message_record_shadow(
+    *,
+    inbound: Message,
+    text: str,
+    prompt_version_id: int,
+    model: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    latency_ms: int | None = None,
+) -> Message | None:
+    """Store what the agent would have said to a lead a person handles; never sent, the lead's message
+    keeps its state. The one-agent-reply-per-message index makes a repeated task a no-op (None)."""
+    try:
+        with transaction.atomic():
+            return Message.objects.create(
+                conversation_id=inbound.conversation_id,
+                role=MessageRole.AGENT,
+                text=text,
+                in_reply_to=inbound,
+                prompt_version_id=prompt_version_id,
+                delivery_status=DeliveryStatus.SHADOW,
+                model=model[:100],
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                latency_ms=latency_ms,
+            )
+    except IntegrityError:
+        return None
+
+
+def draft_lock(*, draft_id: int) -> Message | None:
+    """An agent message, row-locked for the rest of the transaction (two people acting on one draft wait
+    in turn, and the second one reads the state the first one left)."""
+    return (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("conversation__lead", "in_reply_to")
+        .filter(pk=draft_id, role=MessageRole.AGENT)
+        .first()
+    )
+
+
+def draft_close(*, draft_id: int, status: str, error: str = "") -> bool:
+    """Move a waiting draft on (to pending, edited or discarded) in one conditional UPDATE: exactly one
+    caller wins, whatever the others read before."""
+    return bool(
+        Message.objects.filter(
+            pk=draft_id, role=MessageRole.AGENT, delivery_status=DeliveryStatus.DRAFT
+        ).update(delivery_status=status, error=error[:2000])
     )

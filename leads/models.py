@@ -72,6 +72,9 @@ class Lead(models.Model):
     # for quiet hours; and since when the lead asked for no more messages ("stop"): no follow-up after it.
     timezone = models.CharField(max_length=64, blank=True, default="")
     followups_opted_out_at = models.DateTimeField(null=True, blank=True)
+    # Draft mode (co-pilot): the agent's replies to this lead wait as drafts for a person to send.
+    # None follows the team's default (AGENT_DRAFT_MODE).
+    draft_mode = models.BooleanField(null=True, blank=True, default=None)
 
     class Meta:
         db_table = "leads"
@@ -170,6 +173,12 @@ class DeliveryStatus(models.TextChoices):
     UNKNOWN = "unknown", "Sent, outcome unknown"
     # An agent reply that became ready after a person took the lead over (the inbox): kept, never sent.
     SUPERSEDED = "superseded", "Not sent: a person took over"
+    # Draft mode and shadow mode (agent/inbox/drafts.py): agent replies written for a person, never sent by
+    # the bot. A draft waits for a person to send it (then pending, as any reply), edit it or discard it.
+    DRAFT = "draft", "Draft: waiting for a person"
+    DRAFT_EDITED = "draft_edited", "Draft: a person sent an edited text"
+    DRAFT_DISCARDED = "draft_discarded", "Draft: discarded"
+    SHADOW = "shadow", "Shadow draft: never sent"
 
 
 TURN_STATUSES = (
@@ -186,7 +195,19 @@ OUTBOUND_STATUSES = (
     DeliveryStatus.UNDELIVERABLE,
     DeliveryStatus.UNKNOWN,
     DeliveryStatus.SUPERSEDED,
+    DeliveryStatus.DRAFT,
+    DeliveryStatus.DRAFT_EDITED,
+    DeliveryStatus.DRAFT_DISCARDED,
+    DeliveryStatus.SHADOW,
 )
+# The agent's replies the lead never got: not part of the conversation the model reads back.
+DRAFT_STATUSES = (
+    DeliveryStatus.DRAFT,
+    DeliveryStatus.DRAFT_EDITED,
+    DeliveryStatus.DRAFT_DISCARDED,
+    DeliveryStatus.SHADOW,
+)
+NEVER_SENT_STATUSES = (*DRAFT_STATUSES, DeliveryStatus.SUPERSEDED)
 
 
 class Message(models.Model):
@@ -248,6 +269,11 @@ class Message(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(sent_by__isnull=True) | Q(role="operator"), name="message_sent_by_operator_only"
+            ),
+            # Drafts and shadow drafts are the agent's own words, never a person's.
+            models.CheckConstraint(
+                condition=~Q(delivery_status__in=[s.value for s in DRAFT_STATUSES]) | Q(role="agent"),
+                name="message_draft_agent_only",
             ),
         ]
         indexes = [

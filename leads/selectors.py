@@ -114,10 +114,15 @@ def conversation_open_for_subscriber(*, subscriber_id: str) -> Any:
 
 
 def message_history(*, conversation_id: int, limit: int, before_id: int | None = None) -> list[Any]:
-    """The last `limit` messages of a conversation (those before message `before_id`), oldest first."""
-    from leads.models import Message
+    """The last `limit` messages of a conversation (those before message `before_id`), oldest first.
 
-    queryset = Message.objects.filter(conversation_id=conversation_id)
+    Agent replies the lead never got (drafts, shadow drafts, superseded replies) are not part of it.
+    """
+    from leads.models import NEVER_SENT_STATUSES, Message
+
+    queryset = Message.objects.filter(conversation_id=conversation_id).exclude(
+        delivery_status__in=NEVER_SENT_STATUSES
+    )
     if before_id is not None:
         queryset = queryset.filter(pk__lt=before_id)
     rows = list(

@@ -21,6 +21,14 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _burst_window_off(settings):
+    """Tests answer each message at once: the project's 3 s burst window (AGENT_BURST_WINDOW_SECONDS) would
+    hold every webhook 3 s. The burst tests (tests/inbox/test_bursts.py, tests/faults/test_bursts.py) set
+    their own window."""
+    settings.AGENT_BURST_WINDOW_SECONDS = 0
+
+
 @pytest.fixture
 def make_user(db):
     def make(role: str | None = None, **kwargs):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from config.errors import Conflict
 from leads import roles
-from leads.models import Message, MessageRole
+from leads.models import DRAFT_STATUSES, Message, MessageRole
 from training.models import CandidateStatus, CorrectionCandidate, ExampleType, TrainingExample
 from training.services import _create_example, _lead_message_before, _validate_content
 
@@ -29,6 +29,7 @@ def _agent_reply_before(*, operator_message: Message) -> Message | None:
     agent = (
         earlier.filter(role=MessageRole.AGENT)
         .exclude(model__in=("fallback", "holding"))
+        .exclude(delivery_status__in=DRAFT_STATUSES)  # never sent as written (an edited draft has its own)
         .select_related("in_reply_to")
         .order_by("-pk")
         .first()
@@ -65,6 +66,30 @@ def correction_candidate_create_for_operator_reply(
             )
     except IntegrityError:
         return None  # this agent reply already has its candidate
+
+
+def correction_candidate_create_for_draft(
+    *, draft: Message, operator_message: Message
+) -> CorrectionCandidate | None:
+    """Pre-fill a correction from an agent draft a person edited before sending (the text they sent)."""
+    if draft.role != MessageRole.AGENT or operator_message.role != MessageRole.OPERATOR:
+        raise ValidationError({"message_id": "A correction pairs an agent draft with a person's message."})
+    lead_message = _lead_message_before(reply=draft)
+    if lead_message is None:
+        return None
+    try:
+        with transaction.atomic():
+            return CorrectionCandidate.objects.create(
+                conversation_id=operator_message.conversation_id,
+                agent_message=draft,
+                operator_message=operator_message,
+                user_message=lead_message.text,
+                ai_response=draft.text,
+                expected_response=operator_message.text,
+                created_by_id=operator_message.sent_by_id,
+            )
+    except IntegrityError:
+        return None  # this draft already has its candidate
 
 
 def correction_candidate_list(*, conversation_ids: list[int], status: str = CandidateStatus.OPEN) -> QuerySet:

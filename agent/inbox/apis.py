@@ -1,4 +1,4 @@
-"""The inbox in the DRF API: queues, thread, send, notes, assign, take over, hand back, candidates.
+"""The inbox in the DRF API: queues, thread, send, notes, assign, take over, hand back, candidates, drafts.
 
 Viewers (and above) read; operators and above reply, assign, take over and hand back; submitting a
 correction candidate needs the right to submit training examples.
@@ -7,16 +7,16 @@ correction candidate needs the right to submit training examples.
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agent.inbox import selectors, services
+from agent.inbox import drafts, selectors, services
 from config.api import Pagination as InboxPagination
 from config.errors import NotFound
 from leads import roles
-from leads.models import Channel, LeadStatus
+from leads.models import Channel, DeliveryStatus, LeadStatus
 from training import candidates
 from training.models import CandidateStatus
 
@@ -365,3 +365,146 @@ class InboxCandidateDismissApi(_InboxApi):
         _require(request.user, roles.PERM_SUBMIT_EXAMPLE)
         candidate = services.inbox_candidate_dismiss(candidate=_candidate(candidate_id), user=request.user)
         return Response(CandidateSerializer(candidate).data)
+
+
+# --- Draft mode and shadow mode (agent/inbox/drafts.py) ----------------------------------------------------
+
+DRAFT_KINDS = {"open": (DeliveryStatus.DRAFT,), "shadow": (DeliveryStatus.SHADOW,)}
+
+
+class DraftSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "InboxDraft"
+
+    id = serializers.IntegerField()
+    kind = serializers.SerializerMethodField(help_text="draft (a person sends it) or shadow (never sent)")
+    status = serializers.CharField(
+        source="delivery_status",
+        help_text="draft (waiting); pending, sent... once sent as written; draft_edited; "
+        "draft_discarded; shadow",
+    )
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    in_reply_to_id = serializers.IntegerField(allow_null=True, help_text="the lead's message it answers")
+    lead_message = serializers.SerializerMethodField()
+    prompt_version = serializers.IntegerField(source="prompt_version.version", allow_null=True)
+    note = serializers.CharField(source="error", allow_blank=True)
+
+    def get_kind(self, message) -> str:
+        return "shadow" if message.delivery_status == DeliveryStatus.SHADOW else "draft"
+
+    def get_lead_message(self, message) -> str:
+        return message.in_reply_to.text if message.in_reply_to is not None else ""
+
+
+_CONFLICT = OpenApiResponse(description="The draft was already sent or discarded (or is a shadow draft).")
+
+
+class InboxDraftListApi(_InboxApi):
+    class FilterSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(
+            choices=["open", "shadow", "all"],
+            required=False,
+            default="all",
+            help_text="open: drafts waiting for a person; shadow: what the bot would have said; all: every "
+            "draft, including those sent, edited or discarded",
+        )
+
+    @extend_schema(
+        operation_id="inbox_drafts",
+        summary="A lead's agent drafts (draft mode) and shadow drafts (shadow mode), newest first",
+        parameters=[FilterSerializer],
+        responses=DraftSerializer(many=True),
+    )
+    def get(self, request, lead_id: int):
+        _require(request.user, roles.PERM_VIEW_LEADS)
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        lead = _lead(lead_id)
+        kind = params.validated_data["kind"]
+        if kind == "all":
+            rows = selectors.lead_drafts(lead=lead)
+        else:
+            rows = selectors.lead_drafts(lead=lead, statuses=DRAFT_KINDS[kind])
+        return Response(DraftSerializer(rows, many=True).data)
+
+
+class InboxDraftSendApi(_InboxApi):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InboxDraftSendInput"
+
+        text = serializers.CharField(
+            max_length=4000,
+            required=False,
+            help_text="The text to send instead of the draft's (an edit: sent as a person's message, with a "
+            "correction candidate). Left out or unchanged: the draft goes out as written.",
+        )
+
+    @extend_schema(
+        operation_id="inbox_draft_send",
+        summary="Send a draft to the lead through ManyChat sendContent, as written or edited (once)",
+        request=InputSerializer,
+        responses={201: ThreadItemSerializer, 409: _CONFLICT},
+    )
+    def post(self, request, lead_id: int, draft_id: int):
+        _require(request.user, roles.PERM_CHANGE_LEAD)
+        lead = _lead(lead_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sent = drafts.inbox_draft_send(
+            draft_id=draft_id, user=request.user, text=data.validated_data.get("text"), lead=lead
+        )
+        sent.refresh_from_db()
+        item = selectors.ThreadItem("message", sent.pk, sent.created_at, message=sent)
+        return Response(_thread_item(item), status=status.HTTP_201_CREATED)
+
+
+class InboxDraftDiscardApi(_InboxApi):
+    @extend_schema(
+        operation_id="inbox_draft_discard",
+        summary="Discard a draft: it is kept, marked discarded, never sent",
+        request=None,
+        responses={200: DraftSerializer, 409: _CONFLICT},
+    )
+    def post(self, request, lead_id: int, draft_id: int):
+        _require(request.user, roles.PERM_CHANGE_LEAD)
+        lead = _lead(lead_id)
+        draft = drafts.inbox_draft_discard(draft_id=draft_id, user=request.user, lead=lead)
+        return Response(DraftSerializer(draft).data)
+
+
+class InboxDraftModeApi(_InboxApi):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InboxDraftModeInput"
+
+        draft_mode = serializers.BooleanField(
+            allow_null=True,
+            help_text="true: drafts for this lead; false: the bot sends; null: the team default",
+        )
+
+    @extend_schema(
+        operation_id="inbox_draft_mode",
+        summary="Set the lead's draft mode (co-pilot): the agent's replies wait for a person",
+        request=InputSerializer,
+        responses=inline_serializer(
+            "InboxDraftMode",
+            fields={
+                "lead_id": serializers.IntegerField(),
+                "draft_mode": serializers.BooleanField(allow_null=True),
+                "effective": serializers.BooleanField(help_text="after the team default (AGENT_DRAFT_MODE)"),
+            },
+        ),
+    )
+    def post(self, request, lead_id: int):
+        _require(request.user, roles.PERM_CHANGE_LEAD)
+        lead = _lead(lead_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead = drafts.inbox_draft_mode_set(
+            lead=lead, user=request.user, draft_mode=data.validated_data["draft_mode"]
+        )
+        return Response(
+            {"lead_id": lead.pk, "draft_mode": lead.draft_mode, "effective": drafts.lead_drafts_on(lead=lead)}
+        )

@@ -19,7 +19,7 @@ from django.db.models import (
 from django.db.models.functions import Concat
 
 from leads import roles
-from leads.models import Lead, LeadStatus, Message, MessageRole, Note
+from leads.models import DRAFT_STATUSES, DeliveryStatus, Lead, LeadStatus, Message, MessageRole, Note
 from leads.selectors import users_with_permission
 from prompts.models import PromptVersion
 
@@ -226,3 +226,16 @@ def lead_thread(*, lead: Lead, after: datetime | None = None) -> list[ThreadItem
 
 def inbox_lead_get(*, lead_id: int) -> Lead | None:
     return Lead.objects.select_related("assignee", "taken_over_by").filter(pk=lead_id).first()
+
+
+def lead_drafts(*, lead: Lead, statuses: tuple[str, ...] = tuple(DRAFT_STATUSES)) -> QuerySet[Message]:
+    """The agent's drafts and shadow drafts for a lead, newest first, with the message each answers."""
+    return (
+        Message.objects.filter(conversation__lead=lead, role=MessageRole.AGENT, delivery_status__in=statuses)
+        .select_related("prompt_version", "in_reply_to")
+        .order_by("-created_at", "-id")
+    )
+
+
+def lead_open_drafts(*, lead: Lead) -> QuerySet[Message]:
+    return lead_drafts(lead=lead, statuses=(DeliveryStatus.DRAFT,))

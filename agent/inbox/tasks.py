@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from agent.inbox import services
+from agent.inbox import drafts, services
 
 
 @shared_task(name="inbox.deliver_operator_message", time_limit=60, soft_time_limit=50, max_retries=0)
@@ -25,3 +25,10 @@ def idle_hand_back() -> int:
 def alert_waiting() -> int:
     """Beat: email about leads waiting over INBOX_ALERT_EMAIL_MINUTES for a person (0: off)."""
     return len(services.inbox_alert_waiting(minutes=settings.INBOX_ALERT_EMAIL_MINUTES))
+
+
+@shared_task(name="inbox.write_shadow_draft", time_limit=120, soft_time_limit=100, max_retries=0)
+def write_shadow_draft(message_id: int) -> int | None:
+    """Shadow mode: what the agent would have said to a lead a person handles (never sent)."""
+    shadow = drafts.shadow_draft_write(message_id=message_id)
+    return shadow.pk if shadow is not None else None

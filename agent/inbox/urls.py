@@ -8,6 +8,11 @@ page_patterns = [
     path("inbox/<int:lead_id>/thread/", views.ThreadFragmentView.as_view(), name="inbox_thread"),
     path("inbox/<int:lead_id>/<slug:action>/", views.ConversationActionView.as_view(), name="inbox_action"),
     path(
+        "inbox/<int:lead_id>/drafts/<int:draft_id>/<slug:action>/",
+        views.DraftActionView.as_view(),
+        name="inbox_draft_action",
+    ),
+    path(
         "inbox/candidates/<int:candidate_id>/<slug:action>/",
         views.CandidateActionView.as_view(),
         name="inbox_candidate_action",
@@ -22,6 +27,18 @@ api_patterns = [
     path("inbox/leads/<int:lead_id>/assign/", apis.InboxAssignApi.as_view(), name="inbox_assign"),
     path("inbox/leads/<int:lead_id>/take-over/", apis.InboxTakeOverApi.as_view(), name="inbox_take_over"),
     path("inbox/leads/<int:lead_id>/hand-back/", apis.InboxHandBackApi.as_view(), name="inbox_hand_back"),
+    path("inbox/leads/<int:lead_id>/drafts/", apis.InboxDraftListApi.as_view(), name="inbox_drafts"),
+    path(
+        "inbox/leads/<int:lead_id>/drafts/<int:draft_id>/send/",
+        apis.InboxDraftSendApi.as_view(),
+        name="inbox_draft_send",
+    ),
+    path(
+        "inbox/leads/<int:lead_id>/drafts/<int:draft_id>/discard/",
+        apis.InboxDraftDiscardApi.as_view(),
+        name="inbox_draft_discard",
+    ),
+    path("inbox/leads/<int:lead_id>/draft-mode/", apis.InboxDraftModeApi.as_view(), name="inbox_draft_mode"),
     path("inbox/candidates/", apis.InboxCandidateListApi.as_view(), name="inbox_candidates"),
     path(
         "inbox/candidates/<int:candidate_id>/submit/",

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.functional import cached_property
 from django.views import View
 
-from agent.inbox import selectors, services
+from agent.inbox import drafts, selectors, services
 from config.errors import ServiceError
 from leads import roles
 from leads.models import Channel, DeliveryStatus, LeadStatus
@@ -138,6 +138,9 @@ def _thread_context(lead) -> dict:
     }
 
 
+DRAFT_MODE_CHOICES = {"on": True, "off": False, "default": None}
+
+
 class ConversationView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = roles.PERM_VIEW_LEADS
 
@@ -151,6 +154,9 @@ class ConversationView(LoginRequiredMixin, PermissionRequiredMixin, View):
                 "people": selectors.inbox_filter_choices()["people"],
                 "live_chat_url": getattr(lead, "live_chat_url", "") or "",
                 "poll_ms": int(settings.INBOX_POLL_SECONDS * 1000),
+                "drafts_on": drafts.lead_drafts_on(lead=lead),
+                "team_drafts": settings.AGENT_DRAFT_MODE,
+                "shadow_mode": settings.AGENT_SHADOW_MODE,
             }
         )
         return render(request, "inbox/conversation.html", context)
@@ -170,7 +176,7 @@ class ConversationActionView(LoginRequiredMixin, PermissionRequiredMixin, View):
     """send / note / assign / take_over / hand_back from the conversation view; each is one service call."""
 
     permission_required = roles.PERM_CHANGE_LEAD
-    ACTIONS = ("send", "note", "assign", "take_over", "hand_back")
+    ACTIONS = ("send", "note", "assign", "take_over", "hand_back", "draft_mode")
 
     def post(self, request, lead_id: int, action: str):
         if action not in self.ACTIONS:
@@ -189,12 +195,47 @@ class ConversationActionView(LoginRequiredMixin, PermissionRequiredMixin, View):
                 assignee_id = user.pk if raw == "me" else (int(raw) if raw.isdigit() else None)
                 services.inbox_assign(lead=lead, user=user, assignee_id=assignee_id)
                 messages.success(request, "Assignee updated.")
+            elif action == "draft_mode":
+                choice = request.POST.get("draft_mode", "")
+                if choice not in DRAFT_MODE_CHOICES:
+                    raise ValidationError("Pick on, off or the team default.")
+                drafts.inbox_draft_mode_set(lead=lead, user=user, draft_mode=DRAFT_MODE_CHOICES[choice])
+                messages.success(request, "Draft mode updated.")
             elif action == "take_over":
                 services.inbox_take_over(lead=lead, user=user)
                 messages.success(request, "You handle this lead now: the bot stays silent.")
             else:
                 services.inbox_hand_back(lead=lead, user=user)
                 messages.success(request, "Handed back: the bot answers this lead again.")
+        except ValidationError as exc:
+            for text in exc.messages:
+                messages.error(request, text)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect("dashboard:inbox_conversation", lead_id=lead.pk)
+
+
+class DraftActionView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """Send (as written or edited) or discard an agent draft from the conversation view."""
+
+    permission_required = roles.PERM_CHANGE_LEAD
+
+    def post(self, request, lead_id: int, draft_id: int, action: str):
+        if action not in ("send", "discard"):
+            raise Http404("No such action.")
+        lead = _lead_or_404(lead_id)
+        try:
+            if action == "send":
+                sent = drafts.inbox_draft_send(
+                    draft_id=draft_id, user=request.user, text=request.POST.get("text"), lead=lead
+                )
+                edited = sent.pk != draft_id
+                messages.success(
+                    request, "Edited draft sent to the lead." if edited else "Draft sent to the lead."
+                )
+            else:
+                drafts.inbox_draft_discard(draft_id=draft_id, user=request.user, lead=lead)
+                messages.success(request, "Draft discarded.")
         except ValidationError as exc:
             for text in exc.messages:
                 messages.error(request, text)

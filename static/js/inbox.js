@@ -22,13 +22,33 @@
     });
   }
 
+  let leaving = false;
   if (!holder) return;
+  // Drafts in the thread (draft mode): Ctrl/Cmd+Enter sends the draft being edited. Delegated, because the
+  // thread is replaced as it grows.
+  holder.addEventListener("keydown", function (event) {
+    const area = event.target;
+    if (!(event.key === "Enter" && (event.ctrlKey || event.metaKey)) || !area.closest) return;
+    const form = area.closest("form.draft-editor");
+    if (!form) return;
+    event.preventDefault();
+    if (area.value.trim()) form.requestSubmit();
+  });
+  holder.addEventListener("submit", function (event) {
+    leaving = true;
+    event.target.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+  });
+  // A draft being edited is never replaced under the person's hands: the poll waits until it is sent.
+  function editingDraft() {
+    return Array.prototype.some.call(holder.querySelectorAll("form.draft-editor textarea"), function (area) {
+      return area === document.activeElement || area.value !== area.defaultValue;
+    });
+  }
   toBottom();
   const url = holder.dataset.threadUrl;
   const every = Math.max(1000, parseInt(holder.dataset.pollMs, 10) || 3000);
   let busy = false;
 
-  let leaving = false;
   window.addEventListener("pagehide", function () { leaving = true; });
   if (composer) composer.addEventListener("submit", function () { leaving = true; });
   document.querySelectorAll("form").forEach(function (form) {
@@ -37,7 +57,7 @@
 
   async function poll() {
     // data-paused on the thread holds live updates (tests pause them around their own writes).
-    if (busy || leaving || document.hidden || holder.dataset.paused) return;
+    if (busy || leaving || document.hidden || holder.dataset.paused || editingDraft()) return;
     busy = true;
     holder.dataset.busy = "1";
     try {

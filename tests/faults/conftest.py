@@ -80,6 +80,8 @@ def stack(faults_env):
         model_url=faults_env["model"].base_url,
         manychat_url=faults_env["manychat"].url,
         manychat_token=FakeManyChat.token,
+        # Every scenario checks one reply per message: bursts (3 s by default) would answer several at once.
+        env={"AGENT_BURST_WINDOW_SECONDS": "0"},
     )
     try:
         stack.start()

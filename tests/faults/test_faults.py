@@ -281,6 +281,7 @@ def test_postgresql_restarted_under_traffic(faults_env, model, manychat):
         manychat_url=manychat.url,
         manychat_token=manychat.token,
         web_threads=16,
+        env={"AGENT_BURST_WINDOW_SECONDS": "0"},  # one reply per message (no bursts here)
     )
     ledger = Ledger("postgresql-restarted", _prefix())
     try:

@@ -63,8 +63,9 @@ def test_a_handoff_decided_by_the_turn_itself_still_goes_out(webhook, fake_opena
 
 
 def test_a_lead_writing_while_a_person_handles_it_waits_and_notifies_once(
-    webhook, operator, fake_openai, prompt_version
+    webhook, operator, fake_openai, prompt_version, settings
 ):
+    settings.AGENT_SHADOW_MODE = False  # no shadow drafts either (tests/inbox/test_drafts.py has them)
     lead = LeadFactory(manychat_subscriber_id="7004")
     services.inbox_take_over(lead=lead, user=operator)
     webhook("7004", "Hello?")
