@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from agent import urls as agent_urls
 from agent.catalog import urls as catalog_urls
 from agent.dashboard import urls as dashboard_urls
+from agent.followups import urls as followup_urls
 from agent.inbox import urls as inbox_urls
 from agent.outcomes import urls as outcome_urls
 from agent.rehearsal import urls as rehearsal_urls
@@ -33,6 +34,7 @@ page_patterns += suggestion_urls.page_patterns
 page_patterns += agent_urls.page_patterns
 page_patterns += catalog_urls.page_patterns
 page_patterns += outcome_urls.page_patterns
+page_patterns += followup_urls.page_patterns
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
