@@ -10,6 +10,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -191,6 +193,21 @@ def _unsupported_param(exc: openai.BadRequestError, body: dict[str, Any]) -> str
     return named if named in body and named not in ("model", "messages") else None
 
 
+# Who pays for the model calls made in this context (agent.budget.spend_as sets it for evaluation, rehearsal
+# and scoring runs): called with the model and the usage of every completed call. The agent's turn sets
+# none: its spend is read from its reply rows.
+usage_sink: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("llm_usage_sink", default=None)
+
+
+def _usage_report(*, completion: ChatCompletion, model: str) -> None:
+    sink = usage_sink.get()
+    usage = getattr(completion, "usage", None)
+    if sink is None or usage is None:
+        return
+    name = (getattr(completion, "model", None) or model)[:100]
+    sink(name, getattr(usage, "prompt_tokens", None) or 0, getattr(usage, "completion_tokens", None) or 0)
+
+
 def _chat_completion(
     *,
     messages: list[dict[str, str]],
@@ -257,6 +274,7 @@ def _chat_completion(
                 content = completion.choices[0].message.content
             except (AttributeError, IndexError, TypeError) as exc:
                 raise LlmError("the response has no choices", kind=LlmErrorKind.INVALID_OUTPUT) from exc
+            _usage_report(completion=completion, model=body["model"])
             return content, completion, attempt
         if attempt < attempts:
             pause = min(0.5 * 2 ** (attempt - 1), 4.0)

@@ -6,6 +6,7 @@ from celery import shared_task
 from agent import selectors, turn
 from agent.evaluation.tasks import evaluate_prompt  # noqa: F401  (registered with the worker from here)
 from agent.rehearsal.tasks import play, resume_stalled, start_run  # noqa: F401  (the same, for rehearsals)
+from agent.spend.tasks import budget_alert  # noqa: F401  (the monthly budget alert's beat task)
 from config import logs, metrics
 
 logger = logging.getLogger(__name__)

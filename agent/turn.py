@@ -36,7 +36,17 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agent import attachments, contact_token, contract, dedupe, guard, llm, manychat, manychat_delivery
+from agent import (
+    attachments,
+    budget,
+    contact_token,
+    contract,
+    dedupe,
+    guard,
+    llm,
+    manychat,
+    manychat_delivery,
+)
 from agent.catalog.services import reply_ground
 from agent.inbox import drafts as inbox_drafts
 from agent.llm import LlmError, LlmErrorKind, LlmResult
@@ -81,6 +91,7 @@ class TurnState(StrEnum):
     SKIPPED = "skipped"  # the bot is paused for this lead
     SUPERSEDED = "superseded"  # a person took the lead over while the model wrote: kept, never sent
     ABSORBED = "absorbed"  # a later message of the same burst answers this one too
+    BUDGET_HANDOFF = "budget_handoff"  # a daily spend cap is reached: no model call, a person takes it
     DRAFTED = "drafted"  # draft mode: the reply waits for a person in the inbox (agent/inbox/drafts.py)
     FAILED = "failed"  # the model failed: the fallback line went out (first failure only)
     UNDELIVERABLE = "undeliverable"  # ManyChat refused the reply for good
@@ -329,6 +340,79 @@ def turn_skip_paused(*, inbound: Message, lead: Lead) -> None:
             target=lead,
             url=f"/dashboard/leads/{lead.pk}/",
         )
+
+
+# --- 3a. Spend caps (agent/budget.py) -------------------------------------------------------------------
+
+
+def turn_budget(*, stored: StoredInbound) -> budget.Reservation | budget.Refusal:
+    """Reserve the model call's estimate on today's caps (overall and this lead's): cache counters, no SQL
+    statement once the day's counters exist. A Refusal names the cap reached."""
+    try:
+        return budget.budget_reserve(purpose=budget.Purpose.AGENT, lead_id=stored.lead.pk)
+    except budget.BudgetExceeded as exc:
+        return exc.refusal
+
+
+def turn_budget_settle(*, reservation: budget.Reservation, decision: "TurnDecision | TurnFailure") -> None:
+    """The reservation becomes what the call used (given back when the model did not answer)."""
+    if isinstance(decision, TurnDecision):
+        result = decision.result
+        budget.budget_settle(
+            reservation=reservation,
+            model=result.model,
+            prompt_tokens=result.prompt_tokens or 0,
+            completion_tokens=result.completion_tokens or 0,
+        )
+    else:
+        budget.budget_release(reservation=reservation)
+
+
+def turn_budget_handoff(
+    *, stored: StoredInbound, refusal: budget.Refusal, channel: DeliveryChannel
+) -> TurnOutcome:
+    """A daily cap is reached: no model call. The lead is handed to a person with the cap as the reason (the
+    bot paused, the lead waiting, the people who handle leads notified) and gets AGENT_BUDGET_HANDOFF_TEXT:
+    in the webhook's body, or through sendContent from the task."""
+    inbound, lead, reason = stored.message, stored.lead, refusal.reason
+    lead_services.message_set_delivery(
+        message_id=inbound.pk, status=DeliveryStatus.SKIPPED, error=reason[:500]
+    )
+    with transaction.atomic():
+        lead_services.activity_record(
+            verb="agent.budget_cap",
+            lead=lead,
+            data={"message_id": inbound.pk, "reason": reason, "cap": refusal.cap.setting},
+        )
+        lead_services.lead_flag_for_human(
+            lead=lead, reason=reason, pause_bot=True, verb="agent.budget_handoff"
+        )
+        lead_assignment.lead_mark_waiting(lead_id=lead.pk, at=inbound.created_at)
+    metrics.record_handoff(reason="budget_cap")
+    logger.warning("agent: %s (message %s handed to a person)", reason, inbound.pk)
+    text = settings.AGENT_BUDGET_HANDOFF_TEXT
+    if channel is DeliveryChannel.DYNAMIC_BLOCK:
+        if text:
+            lead_services.message_record_outbound(
+                conversation_id=stored.conversation.pk,
+                text=text,
+                delivery_status=DeliveryStatus.RETURNED,
+                model="budget",
+            )
+        body = manychat.dynamic_block_build(channel=lead.channel, text=text)
+        return TurnOutcome(state=TurnState.BUDGET_HANDOFF, body=body)
+    if text:
+        outbound = lead_services.message_record_outbound(
+            conversation_id=stored.conversation.pk,
+            text=text,
+            delivery_status=DeliveryStatus.PENDING,
+            model="budget",
+        )
+        try:
+            reply_deliver(reply=outbound, lead=lead)
+        except DeliveryRetryable:
+            lead_services.message_set_delivery(message_id=outbound.pk, status=DeliveryStatus.UNDELIVERABLE)
+    return TurnOutcome(state=TurnState.BUDGET_HANDOFF)
 
 
 # --- 3b. Message bursts ------------------------------------------------------------------------------
@@ -831,12 +915,16 @@ def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome
         body = _holding_body(stored=stored)
         turn_defer(message_id=stored.message.pk)
         return TurnOutcome(state=TurnState.DEFERRED, body=body)
+    reservation = turn_budget(stored=stored)
+    if isinstance(reservation, budget.Refusal):
+        return turn_budget_handoff(stored=stored, refusal=reservation, channel=channel)
     decision = turn_decide(
         lead=stored.model_lead,
         history=stored.model_history,
         text=attachments.model_text(message=stored.message),
         deadline=deadline,
     )
+    turn_budget_settle(reservation=reservation, decision=decision)
     if isinstance(decision, TurnFailure):
         if decision.kind is LlmErrorKind.TIMEOUT:
             body = _holding_body(stored=stored)
@@ -879,12 +967,16 @@ def turn_complete(*, message_id: int) -> TurnState:
     if step is not attachments.AttachmentStep.NONE:
         return turn_voice_fallback(stored=stored, step=step, channel=channel).state
 
+    reservation = turn_budget(stored=stored)
+    if isinstance(reservation, budget.Refusal):
+        return turn_budget_handoff(stored=stored, refusal=reservation, channel=channel).state
     decision = turn_decide(
         lead=stored.model_lead,
         history=stored.model_history,
         text=attachments.model_text(message=stored.message),
         deadline=None,
     )
+    turn_budget_settle(reservation=reservation, decision=decision)
     if isinstance(decision, TurnFailure):
         fallback = turn_fail(stored=stored, failure=decision)
         return turn_deliver_fallback(stored=stored, text=fallback, channel=channel).state

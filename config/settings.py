@@ -439,6 +439,34 @@ AGENT_MODEL_PRICES = parse_model_prices(
 # /readyz: the broker probe timeout, the oldest Celery heartbeat accepted, and whether a stale one fails it.
 READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 1.0)
 OPS_HEARTBEAT_INTERVAL_SECONDS = env_float("OPS_HEARTBEAT_INTERVAL_SECONDS", 30.0)
+# --- Cost, budgets and caps (agent/budget.py, agent/spend) -------------------------------------------------
+# Daily caps, per purpose, in tokens and in USD (from AGENT_MODEL_PRICES); 0 means no cap. The day is the
+# team's (TIME_ZONE). The agent's caps are checked before every model call; a turn over a cap is handed to a
+# person with the reason. Evaluation, rehearsal and scoring runs are refused (409) when their cap is reached.
+AGENT_DAILY_TOKEN_CAP = env_int("AGENT_DAILY_TOKEN_CAP", 20_000_000)
+AGENT_DAILY_USD_CAP = env_float("AGENT_DAILY_USD_CAP", 50.0)
+AGENT_LEAD_DAILY_TOKEN_CAP = env_int("AGENT_LEAD_DAILY_TOKEN_CAP", 400_000)
+AGENT_LEAD_DAILY_USD_CAP = env_float("AGENT_LEAD_DAILY_USD_CAP", 1.0)
+EVALUATION_DAILY_TOKEN_CAP = env_int("EVALUATION_DAILY_TOKEN_CAP", 5_000_000)
+EVALUATION_DAILY_USD_CAP = env_float("EVALUATION_DAILY_USD_CAP", 10.0)
+REHEARSAL_DAILY_TOKEN_CAP = env_int("REHEARSAL_DAILY_TOKEN_CAP", 5_000_000)
+REHEARSAL_DAILY_USD_CAP = env_float("REHEARSAL_DAILY_USD_CAP", 10.0)
+SCORING_DAILY_TOKEN_CAP = env_int("SCORING_DAILY_TOKEN_CAP", 3_000_000)
+SCORING_DAILY_USD_CAP = env_float("SCORING_DAILY_USD_CAP", 5.0)
+# What a turn reserves against the caps before its model call (settled to the real usage afterwards).
+AGENT_TURN_ESTIMATE_TOKENS = env_int("AGENT_TURN_ESTIMATE_TOKENS", 6000)
+# What the lead is told when a cap hands the turn to a person.
+AGENT_BUDGET_HANDOFF_TEXT = env_str(
+    "AGENT_BUDGET_HANDOFF_TEXT", "Thanks for your message! A member of our team will reply to you here shortly."
+)
+# The month's budget in USD (every purpose together); managers are told at 80 % and 100 %, once each per
+# month, and SPEND_ALERT_EMAILS (comma-separated) get an email too. 0 turns the alert off.
+SPEND_MONTHLY_BUDGET_USD = env_float("SPEND_MONTHLY_BUDGET_USD", 500.0)
+SPEND_ALERT_EMAILS = env_list("SPEND_ALERT_EMAILS", [])
+CELERY_BEAT_SCHEDULE["spend-budget-alert"] = {
+    "task": "spend.budget_alert",
+    "schedule": env_float("SPEND_ALERT_INTERVAL_SECONDS", 600.0),
+}
 OPS_HEARTBEAT_MAX_AGE_SECONDS = env_float("OPS_HEARTBEAT_MAX_AGE_SECONDS", 180.0)
 READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", False)
 # A queue of its own for the model-bound turn task, so turns never wait behind crediting, evaluations and

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views import View
 from django.views.generic import TemplateView
 
+from agent.spend import selectors as spend_selectors
 from leads import roles
 from leads import selectors as lead_selectors
 from leads.forms import LEAD_STATUS_ACTIONS
@@ -37,12 +38,14 @@ class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
         flags = training_example_flags_for_lead(lead_id=lead.pk)
         for message in transcript:
             message.training_flags = flags.get(message.pk, [])
+        spend = spend_selectors.lead_spend(lead_id=lead.pk)  # each reply's cost: from its row (spend_tags)
         return render(
             request,
             "leads/lead_detail.html",
             {
                 "lead": lead,
                 "transcript": transcript,
+                "spend": spend,
                 "agent_role": MessageRole.AGENT,
                 "activities": list(lead_selectors.lead_activity_recent(lead=lead)),
                 "status_actions": [(s.value, s.label) for s in LEAD_STATUS_ACTIONS],

@@ -4,6 +4,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from agent import budget
 from agent.evaluation import tasks
 from agent.evaluation.selectors import evaluation_examples
 from agent.models import EvaluationRun
@@ -37,6 +38,7 @@ def evaluation_run_create(
     the management command passes schedule=False and executes the runs itself.
     """
     example_limit = _limit_clean(limit)
+    budget.budget_check(purpose=budget.Purpose.EVALUATION)  # 409 naming the cap when today's is reached
     if against is not None and against.pk == version.pk:
         raise ValidationError({"against": "Compare a version with a different version."})
     total = min(example_limit, evaluation_examples().count())

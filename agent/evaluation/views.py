@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views import View
 
 from agent import evaluation
+from agent.budget import BudgetExceeded
 from leads import roles
 from prompts.models import PromptVersion
 from prompts.selectors import active_prompt_version
@@ -30,6 +31,9 @@ class PromptEvaluateView(LoginRequiredMixin, PermissionRequiredMixin, View):
             run = evaluation.evaluation_run_create(version=version, against=against, user=request.user)
         except ValidationError as error:
             messages.error(request, f"The test did not start. {' '.join(error.messages)}")
+            return redirect(back)
+        except BudgetExceeded as refused:
+            messages.error(request, f"The test did not start. {refused.message}")
             return redirect(back)
         beside = f" beside active v{against.version}" if against is not None else ""
         messages.success(

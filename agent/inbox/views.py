@@ -12,6 +12,7 @@ from django.utils.functional import cached_property
 from django.views import View
 
 from agent.inbox import drafts, selectors, services
+from agent.spend import selectors as spend_selectors
 from config.errors import ServiceError
 from leads import roles
 from leads.models import Channel, DeliveryStatus, LeadStatus
@@ -154,6 +155,7 @@ class ConversationView(LoginRequiredMixin, PermissionRequiredMixin, View):
                 "people": selectors.inbox_filter_choices()["people"],
                 "live_chat_url": getattr(lead, "live_chat_url", "") or "",
                 "poll_ms": int(settings.INBOX_POLL_SECONDS * 1000),
+                "spend": spend_selectors.lead_spend(lead_id=lead.pk),
                 "drafts_on": drafts.lead_drafts_on(lead=lead),
                 "team_drafts": settings.AGENT_DRAFT_MODE,
                 "shadow_mode": settings.AGENT_SHADOW_MODE,

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from agent import llm
+from agent import budget, llm
 from agent.rehearsal import checks as rehearsal_checks
 from agent.rehearsal import simulator
 from agent.rehearsal.models import (
@@ -297,6 +297,7 @@ def rehearsal_run_create(
     """A queued run: every active scenario (or those given / tagged) × repeats, for `version` and, with
     `against`, for that version too. With `schedule` the `rehearsal.start_run` task is queued on commit."""
     repeats = _repeats_clean(repeats)
+    budget.budget_check(purpose=budget.Purpose.REHEARSAL)  # 409 naming the cap when today's is reached
     if against is not None and against.pk == version.pk:
         raise ValidationError({"against": "Compare a version with a different version."})
     scenarios = Scenario.objects.filter(is_active=True)
@@ -441,15 +442,25 @@ def _calibration_rows(transcript: Any) -> list[dict[str, Any]]:
     return rows
 
 
+@budget.spend_as(purpose=budget.Purpose.REHEARSAL)
 def rehearsal_run_start(*, run_id: int) -> list[int]:
     """Claim a queued run, calibrate the judge, and return the plays still to play (all of them on a fresh
-    run; on a resumed one, those not done)."""
+    run; on a resumed one, those not done). A run queued before today's rehearsal cap was reached fails
+    with the cap named."""
     now = timezone.now()
-    RehearsalRun.objects.filter(pk=run_id, status=RehearsalStatus.QUEUED).update(
+    claimed = RehearsalRun.objects.filter(pk=run_id, status=RehearsalStatus.QUEUED).update(
         status=RehearsalStatus.RUNNING, started_at=now
     )
     run = RehearsalRun.objects.filter(pk=run_id).first()
     if run is None or run.is_finished:
+        return []
+    try:
+        if claimed:
+            budget.budget_check(purpose=budget.Purpose.REHEARSAL)
+    except budget.BudgetExceeded as refused:
+        RehearsalRun.objects.filter(pk=run_id).update(
+            status=RehearsalStatus.FAILED, error=refused.message[:2000], finished_at=timezone.now()
+        )
         return []
     try:
         judge_calibrate(run=run)
@@ -484,6 +495,7 @@ def _play_claim(*, play_id: int) -> bool:
     )
 
 
+@budget.spend_as(purpose=budget.Purpose.REHEARSAL)
 def rehearsal_play_execute(*, play_id: int) -> str:
     """Play one scenario once, judge it and store it. Returns done, skipped (already done or held by another
     worker), failed, or missing. Safe to run twice."""

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
+from agent.budget import BudgetExceeded
 from agent.rehearsal import selectors, services
 from agent.rehearsal.models import MAX_REPEATS, CheckKind, Scenario
 from leads import roles
@@ -204,6 +205,9 @@ class RehearsalStartView(LoginRequiredMixin, PermissionRequiredMixin, View):
             )
         except ValidationError as error:
             messages.error(request, f"The rehearsal did not start. {' '.join(error.messages)}")
+            return redirect(back)
+        except BudgetExceeded as refused:
+            messages.error(request, f"The rehearsal did not start. {refused.message}")
             return redirect(back)
         beside = f" beside active v{against.version}" if against is not None else ""
         messages.success(
