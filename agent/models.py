@@ -82,6 +82,9 @@ class EvaluationResult(models.Model):
     reason = models.TextField(blank=True, default="")
     checks = models.JSONField(default=dict, blank=True)
     tokens = models.PositiveIntegerField(default=0)
+    # The approved examples the model saw for this replay, best first, as a reply records them
+    # (training_example_uses): [{"id", "rank", "score", "method"}].
+    examples = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -102,4 +105,3 @@ from agent.followups.models import *  # noqa: F403,E402  (follow-ups to silent l
 from agent.outcomes.models import *  # noqa: F403,E402  (bookings and outbound webhooks)
 from agent.rehearsal.models import *  # noqa: F403,E402  (the rehearsal's tables belong to this app)
 from agent.scoring.models import *  # noqa: F403,E402  (every conversation scored)
-from agent.spend.models import *  # noqa: F403,E402  (daily spend of runs, budget alerts)

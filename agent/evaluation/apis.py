@@ -20,6 +20,13 @@ class EvaluationVersionSerializer(serializers.Serializer):
     version = serializers.IntegerField()
 
 
+class ExampleSeenSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rank = serializers.IntegerField()
+    score = serializers.FloatField()
+    method = serializers.CharField()
+
+
 class EvaluationResultSerializer(serializers.Serializer):
     example_id = serializers.IntegerField(source="training_example_id")
     example_type = serializers.CharField(source="training_example.example_type")
@@ -28,6 +35,7 @@ class EvaluationResultSerializer(serializers.Serializer):
     reply = serializers.CharField()
     checks = serializers.JSONField()
     tokens = serializers.IntegerField()
+    examples = ExampleSeenSerializer(many=True, help_text="The approved examples the model saw, best first.")
 
 
 class EvaluationRunSummarySerializer(serializers.Serializer):

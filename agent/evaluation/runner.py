@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from agent import budget, llm
+from agent import llm
 from agent.evaluation.selectors import evaluation_examples
 from agent.manychat import TEXT_LIMITS
 from agent.model_input import ChatMessage, model_input_build
@@ -73,6 +73,9 @@ class ExampleVerdict:
     reason: str
     checks: dict[str, Any] = field(default_factory=dict)
     tokens: int = 0
+    # The approved examples the model saw, best first, as a reply records them: [{"id", "rank", "score",
+    # "method"}].
+    examples: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _similarity(a: str, b: str) -> float:
@@ -90,8 +93,14 @@ def _channel(example: TrainingExample) -> str:
     return example.conversation.channel if example.conversation_id else Channel.OTHER
 
 
-def evaluation_model_input(*, version: PromptVersion, example: TrainingExample) -> list[ChatMessage]:
-    """The agent's model input for replaying an example: its lead, its conversation up to the lead message."""
+def evaluation_model_input(
+    *,
+    version: PromptVersion,
+    example: TrainingExample,
+    examples_out: list[dict[str, Any]] | None = None,
+) -> list[ChatMessage]:
+    """The agent's model input for replaying an example: its lead, its conversation up to the lead message.
+    `examples_out` receives the approved examples chosen for it (as the turn's model input does)."""
     lead = example.conversation.lead if example.conversation_id else Lead(channel=Channel.OTHER)
     history: list[Message] = []
     if example.conversation_id and example.message_id:
@@ -110,7 +119,22 @@ def evaluation_model_input(*, version: PromptVersion, example: TrainingExample) 
         history=history,
         text=example.user_message,
         exclude_example_ids=(example.pk,),
+        examples_out=examples_out,
     )
+
+
+def examples_seen(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a verdict keeps of the examples shown: id, rank, score, method (their text is in the library)."""
+    return [
+        {
+            "id": item["id"],
+            "rank": rank,
+            "score": round(float(item.get("score") or 0.0), 4),
+            "method": str(item.get("method") or ""),
+        }
+        for rank, item in enumerate(items, start=1)
+        if isinstance(item.get("id"), int)
+    ]
 
 
 def _judge_messages(*, example: TrainingExample, reply: str, handoff: bool) -> list[dict[str, str]]:
@@ -179,26 +203,37 @@ def _tokens(*values: int | None) -> int:
 
 def evaluation_example_judge(*, version: PromptVersion, example: TrainingExample) -> ExampleVerdict:
     """Replay one example through `version` and judge the reply. Model errors become a failed verdict."""
+    shown: list[dict[str, Any]] = []
     try:
         # The version's model settings (prompts.releases), as the agent's turn uses them.
         model = release_selectors.version_model_settings(version=version)
         answer = llm.llm_complete(
-            messages=evaluation_model_input(version=version, example=example),
+            messages=evaluation_model_input(version=version, example=example, examples_out=shown),
             model=model.model,
             params=model.params(),
         )
     except llm.LlmError as exc:
         detail = f"The model did not answer: {exc}"
         return ExampleVerdict(
-            reply="", passed=False, reason=detail, checks={"model": {"passed": False, "detail": detail}}
+            reply="",
+            passed=False,
+            reason=detail,
+            checks={"model": {"passed": False, "detail": detail}},
+            examples=examples_seen(shown),
         )
+    seen = examples_seen(shown)
     tokens = _tokens(answer.prompt_tokens, answer.completion_tokens)
     checks = _deterministic_checks(example=example, reply=answer.decision.reply)
     failed = [check["detail"] for check in checks.values() if not check["passed"]]
     if failed:
         checks["judge"] = {"passed": None, "detail": "Not asked: a deterministic check failed."}
         return ExampleVerdict(
-            reply=answer.decision.reply, passed=False, reason=" ".join(failed), checks=checks, tokens=tokens
+            reply=answer.decision.reply,
+            passed=False,
+            reason=" ".join(failed),
+            checks=checks,
+            tokens=tokens,
+            examples=seen,
         )
     try:
         verdict = llm.llm_judge(
@@ -210,7 +245,12 @@ def evaluation_example_judge(*, version: PromptVersion, example: TrainingExample
         detail = f"The judge did not answer: {exc}"
         checks["judge"] = {"passed": False, "detail": detail}
         return ExampleVerdict(
-            reply=answer.decision.reply, passed=False, reason=detail, checks=checks, tokens=tokens
+            reply=answer.decision.reply,
+            passed=False,
+            reason=detail,
+            checks=checks,
+            tokens=tokens,
+            examples=seen,
         )
     tokens += _tokens(verdict.prompt_tokens, verdict.completion_tokens)
     reason = verdict.reason or (
@@ -218,7 +258,12 @@ def evaluation_example_judge(*, version: PromptVersion, example: TrainingExample
     )
     checks["judge"] = {"passed": verdict.passed, "detail": reason, "model": verdict.model}
     return ExampleVerdict(
-        reply=answer.decision.reply, passed=verdict.passed, reason=reason, checks=checks, tokens=tokens
+        reply=answer.decision.reply,
+        passed=verdict.passed,
+        reason=reason,
+        checks=checks,
+        tokens=tokens,
+        examples=seen,
     )
 
 
@@ -237,6 +282,7 @@ def evaluation_result_record(*, run_id: int, example_id: int, verdict: ExampleVe
             "reason": verdict.reason[:2000],
             "checks": verdict.checks,
             "tokens": verdict.tokens,
+            "examples": verdict.examples,
         },
     )
     if created:
@@ -280,27 +326,21 @@ def evaluation_run_execute(
     if not claimed:
         return run.status
     try:
-        budget.budget_check(purpose=budget.Purpose.EVALUATION)  # a queued run may start after the cap
-    except budget.BudgetExceeded as refused:
-        _run_finish(run_id=run_id, status=EvaluationStatus.FAILED, error=refused.message)
-        return EvaluationStatus.FAILED
-    try:
-        with budget.spend_as(purpose=budget.Purpose.EVALUATION):
-            examples = list(
-                evaluation_examples()
-                .select_related("conversation__lead", "message")
-                .order_by("id")[: run.example_limit]
-            )
-            EvaluationRun.objects.filter(pk=run_id).update(total=len(examples))
-            done = set(
-                EvaluationResult.objects.filter(run_id=run_id).values_list("training_example_id", flat=True)
-            )
-            for position, example in enumerate(examples, start=1):
-                if example.pk not in done:
-                    verdict = evaluation_example_judge(version=run.prompt_version, example=example)
-                    evaluation_result_record(run_id=run_id, example_id=example.pk, verdict=verdict)
-                if on_progress is not None:
-                    on_progress(run, position, len(examples))
+        examples = list(
+            evaluation_examples()
+            .select_related("conversation__lead", "message")
+            .order_by("id")[: run.example_limit]
+        )
+        EvaluationRun.objects.filter(pk=run_id).update(total=len(examples))
+        done = set(
+            EvaluationResult.objects.filter(run_id=run_id).values_list("training_example_id", flat=True)
+        )
+        for position, example in enumerate(examples, start=1):
+            if example.pk not in done:
+                verdict = evaluation_example_judge(version=run.prompt_version, example=example)
+                evaluation_result_record(run_id=run_id, example_id=example.pk, verdict=verdict)
+            if on_progress is not None:
+                on_progress(run, position, len(examples))
     except Exception as exc:
         logger.exception("evaluation run %s failed", run_id)
         _run_finish(run_id=run_id, status=EvaluationStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}")

@@ -58,6 +58,7 @@ def evaluation_comparison(*, run: EvaluationRun) -> list[ComparisonRow]:
             "reply",
             "tokens",
             "checks",
+            "examples",
             "training_example__id",
             "training_example__example_type",
             "training_example__user_message",

@@ -116,6 +116,7 @@ def test_start_then_follow_progress_and_results(
                 "judge": {"passed": False, "detail": "Off topic.", "model": "fake-gpt"},
             },
             "tokens": 360,
+            "examples": [],  # the only approved example is the one replayed: left out of its own input
         }
     ]
     assert [r["example_id"] for r in data["baseline_results"]] == [example.pk]
