@@ -9,8 +9,9 @@ class _ExampleFieldsForm(forms.Form):
     example_type = forms.ChoiceField(
         choices=ExampleType.choices,
         widget=forms.RadioSelect,
-        initial=ExampleType.GOOD,
         label="This response is",
+        # Nothing is preselected: a default invites accidental "good" examples.
+        error_messages={"required": "Choose whether this response is good, bad or needs a correction."},
     )
     feedback = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What is good or wrong about this reply?"}),

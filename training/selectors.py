@@ -8,7 +8,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, W
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from leads.models import Message
+from leads.models import Message, MessageRole
 from training.models import ExampleStatus, ExampleType, TrainingExample
 
 # --- Training pages and API (training workflow) ------------------------------------------------------
@@ -78,6 +78,27 @@ def training_example_excerpts(
 def _week_start(now: datetime) -> datetime:
     local = timezone.localtime(now)
     return (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def training_next_unflagged_reply(*, message: Message) -> Message | None:
+    """The lead's next agent reply after `message` that nobody has flagged yet: the one to look at next."""
+    later = Q(created_at__gt=message.created_at) | Q(created_at=message.created_at, pk__gt=message.pk)
+    lead_id = message.conversation.lead_id
+    return (
+        Message.objects.filter(later, role=MessageRole.AGENT, conversation__lead_id=lead_id)
+        .filter(training_examples__isnull=True)
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def training_examples_of_submitter(*, user: Any, limit: int = 10) -> list[TrainingExample]:
+    """The user's latest examples, any status, with who decided them (the reviewer's note is on the row)."""
+    return list(
+        TrainingExample.objects.filter(submitted_by=user)
+        .select_related("decided_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
 
 
 def training_example_stats() -> dict[str, Any]:

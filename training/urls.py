@@ -27,6 +27,7 @@ api_patterns = [
 page_patterns = [
     path("training/", views.TrainingHomeView.as_view(), name="training_home"),
     path("training/submit/", views.TrainingSubmitView.as_view(), name="training_submit"),
+    path("training/submit/leads/", views.TrainingLeadSearchView.as_view(), name="training_lead_search"),
     path("training/review/", review_views.ReviewQueueView.as_view(), name="training_review"),
     path("training/library/", review_views.LibraryView.as_view(), name="training_library"),
     path(

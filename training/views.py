@@ -2,8 +2,10 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
@@ -13,11 +15,11 @@ from leads.selectors import lead_list, lead_transcript
 from prompts.selectors import active_prompt_version
 from training import selectors, services
 from training.forms import ConversationExampleForm, ManualExampleForm, ReviewFilterForm
-from training.models import ExampleStatus, TrainingExample
+from training.models import TrainingExample
 from training.review.errors import ExampleAlreadyFlagged
 
 SUBMITTED = "Training example submitted successfully!"
-LEAD_CHOICES_LIMIT = 200
+LEAD_SEARCH_LIMIT = 20
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -34,6 +36,17 @@ def _add_service_errors(form, exc: ValidationError) -> None:
         return
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)
+
+
+def _back_to_conversation(request, *, message: Message):
+    """After flagging a reply: the same conversation, with the next reply nobody flagged yet selected."""
+    lead_id = message.conversation.lead_id
+    following = selectors.training_next_unflagged_reply(message=message)
+    if following is None:
+        messages.info(request, "That was the last unflagged reply of this conversation.")
+        return redirect(f"{reverse('dashboard:lead_detail', args=[lead_id])}#message-{message.pk}")
+    messages.info(request, "The next reply is selected.")
+    return redirect(f"{reverse('dashboard:training_submit')}?lead={lead_id}&message={following.pk}")
 
 
 def _after_submit(request, example: TrainingExample):
@@ -58,11 +71,7 @@ class TrainingHomeView(LoginRequiredMixin, PermissionRequiredMixin, View):
 
     def get(self, request):
         recent = list(selectors.training_example_list()[:10])
-        mine = list(
-            selectors.training_example_list().filter(submitted_by=request.user, status=ExampleStatus.PENDING)[
-                :10
-            ]
-        )
+        mine = selectors.training_examples_of_submitter(user=request.user)
         return render(
             request,
             "training/home.html",
@@ -147,16 +156,21 @@ class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
                     _add_service_errors(form, exc)
                 else:
                     messages.success(request, SUBMITTED)
-                    return _after_submit(request, example)
+                    if (example.metadata or {}).get("similar"):
+                        return _after_submit(request, example)
+                    return _back_to_conversation(request, message=message)
         return self._render(
             request, lead_id=lead_id, message_id=message_id, tab="conversation", conversation_form=form
         )
 
     def _render(self, request, *, lead_id, message_id, tab, conversation_form=None, manual_form=None):
         lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
-        leads = list(lead_list()[:LEAD_CHOICES_LIMIT])
-        if lead is not None and all(candidate.pk != lead.pk for candidate in leads):
-            leads.insert(0, lead)
+        # Without JavaScript the picker is a search form: its matches are listed as links.
+        lead_query = request.GET.get("lead_q", "").strip()[:100]
+        if lead is not None and lead_query and lead_query != lead.display_name:
+            lead = None  # a new search typed over the chosen lead's name
+        searching = bool(lead_query) and lead is None
+        matches = list(lead_list(search=lead_query)[:LEAD_SEARCH_LIMIT]) if searching else []
         transcript = list(lead_transcript(lead=lead)) if lead is not None else []
         selected = None
         lead_before = None
@@ -174,14 +188,41 @@ class TrainingSubmitView(LoginRequiredMixin, PermissionRequiredMixin, View):
             "training/submit.html",
             {
                 "tab": tab,
-                "leads": leads,
                 "lead": lead,
+                "lead_query": lead_query,
+                "matches": matches,
                 "transcript": transcript,
                 "selected": selected,
                 "agent_role": MessageRole.AGENT,
                 "conversation_form": conversation_form,
                 "manual_form": manual_form or ManualExampleForm(prefix="manual"),
             },
+        )
+
+
+class TrainingLeadSearchView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """The submit page's type-ahead: up to 20 leads matching `q` (name, handle, email, phone), as JSON."""
+
+    permission_required = roles.PERM_SUBMIT_EXAMPLE
+    raise_exception = True
+
+    def get(self, request):
+        query = request.GET.get("q", "").strip()
+        if len(query) > 100:
+            return JsonResponse({"error": "The search may be at most 100 characters."}, status=400)
+        leads = lead_list(search=query)[:LEAD_SEARCH_LIMIT]
+        return JsonResponse(
+            {
+                "results": [
+                    {
+                        "id": lead.pk,
+                        "name": lead.display_name,
+                        "username": lead.username,
+                        "status": lead.get_status_display(),
+                    }
+                    for lead in leads
+                ]
+            }
         )
 
 

@@ -30,6 +30,10 @@
   // Click an agent reply to flag it: fill the hidden field and the preview.
   var transcript = $("[data-transcript]");
   if (transcript) {
+    // Arriving with a reply chosen (from the lead's page, or the next one after a submit): bring it into view;
+    // the form stays beside it (sticky on wide screens).
+    var chosen = $(".bubble.selected", transcript);
+    if (chosen) { chosen.scrollIntoView({ block: "center" }); }
     var hidden = document.getElementById("id_conv-message_id");
     transcript.addEventListener("click", function (event) {
       var bubble = event.target.closest("[data-message-id]");

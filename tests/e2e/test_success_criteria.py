@@ -62,9 +62,13 @@ def test_1_submit_as_training_from_a_lead_page(demo, new_page, shot):
     form.locator("textarea[name=conv-feedback]").fill("Quoted a price before asking about the budget.")
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
-    assert page.url.endswith("/dashboard/training/")
+    # Back in the same conversation with the next reply selected, ready to flag.
+    assert "/dashboard/training/submit/?lead=1&message=" in page.url
+    next_id = int(page.url.split("message=")[1])
+    assert next_id != message_id
+    assert page.locator(f"[data-message-id='{next_id}']").get_attribute("aria-pressed") == "true"
     assert "Training example submitted successfully!" in text(page, ".flashes")
-    shot(page, "training-home")
+    shot(page, "submit-next-reply")
 
     example = TrainingExample.objects.get()
     assert (example.message_id, example.submitted_by.username) == (message_id, "operator")

@@ -104,7 +104,8 @@ def test_flow_through_pages_flag_reply_from_lead_page_then_review(
         },
         follow=True,
     )
-    assert response.redirect_chain == [("/dashboard/training/", 302)]
+    # replies[1] is the conversation's last reply: back to the lead's page, at that reply.
+    assert response.redirect_chain == [(f"/dashboard/leads/{lead.pk}/#message-{replies[1].pk}", 302)]
     assert SUBMITTED in response.content.decode()
     example = TrainingExample.objects.get()
     assert (example.user_message, example.ai_response) == ("Lead question 1", "Agent answer 1")
