@@ -22,7 +22,7 @@
           borderColor: palette[i % palette.length],
           backgroundColor: palette[i % palette.length],
           spanGaps: true,
-          tension: 0.2,
+          tension: 0,
         };
       }),
     },
