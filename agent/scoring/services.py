@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from agent import llm
+from agent import budget, llm
 from agent.rehearsal import checks as rehearsal_checks
 from agent.rehearsal.checks import CheckResult
 from agent.rehearsal.models import SharedCheck
@@ -129,7 +129,14 @@ def scoring_tokens_today(*, now: datetime) -> int:
 def scoring_budget_left(*, now: datetime) -> bool:
     """Scoring's own daily cap (the team's day). agent/budget.py's SCORING_DAILY_TOKEN_CAP when it is set."""
     cap = getattr(settings, "SCORING_DAILY_TOKEN_CAP", DEFAULT_DAILY_TOKEN_CAP)
-    return not cap or scoring_tokens_today(now=now) < cap
+    if cap and scoring_tokens_today(now=now) >= cap:
+        return False
+    try:  # the money cap too (SCORING_DAILY_USD_CAP), on the spend the judge calls recorded (SpendDay)
+        budget.budget_check(purpose=budget.Purpose.SCORING)
+    except budget.BudgetExceeded as refused:
+        logger.info("scoring: %s", refused.message)
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -259,12 +266,13 @@ def scoring_run_due(*, now: datetime | None = None) -> dict[str, int]:
     """The beat's sweep: score the idle conversations due, stopping at the daily budget."""
     now = now or timezone.now()
     counts = {"scored": 0, "sampled_out": 0, "over_budget": 0}
-    for conversation_id, through_id in scoring_due(now=now, limit=settings.SCORING_BATCH):
-        if not scoring_budget_left(now=now):
-            counts["over_budget"] += 1
-            logger.info("scoring: the daily token cap is reached; the rest waits for tomorrow")
-            break
-        score = conversation_score(conversation_id=conversation_id, through_message_id=through_id)
-        if score is not None:
-            counts["scored" if score.status == ScoreStatus.SCORED else "sampled_out"] += 1
+    with budget.spend_as(purpose=budget.Purpose.SCORING):  # the judge's calls count as scoring's spend
+        for conversation_id, through_id in scoring_due(now=now, limit=settings.SCORING_BATCH):
+            if not scoring_budget_left(now=now):
+                counts["over_budget"] += 1
+                logger.info("scoring: the daily cap is reached; the rest waits for tomorrow")
+                break
+            score = conversation_score(conversation_id=conversation_id, through_message_id=through_id)
+            if score is not None:
+                counts["scored" if score.status == ScoreStatus.SCORED else "sampled_out"] += 1
     return counts

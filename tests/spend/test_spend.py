@@ -242,3 +242,28 @@ def test_a_rehearsal_over_its_cap_is_refused_with_409(api, manager, prompt_versi
     assert _spend_rehearsal.purpose == "rehearsal"
     with pytest.raises(budget.BudgetExceeded):
         budget.budget_check(purpose=budget.Purpose.REHEARSAL)
+
+
+# --- Scoring (agent/scoring) counts apart and stops at its money cap --------------------------------------
+
+
+def test_scoring_records_its_judge_calls_as_scoring_spend_and_stops_at_its_money_cap(fake_openai, settings):
+    from agent.scoring import services as scoring
+    from tests.scoring.test_scoring import idle_conversation, judge
+
+    settings.SCORING_IDLE_HOURS = 12.0
+    settings.SCORING_SAMPLE_RATE = 1.0
+    settings.SCORING_REVIEW_PASSING_RATE = 0.0
+    settings.SCORING_RUBRIC = '[{"kind": "judged", "name": "Polite", "params": {"rubric": "Polite."}}]'
+    settings.AGENT_MODEL_PRICES = {"fake-gpt": (Decimal(1), Decimal(2))}
+    idle_conversation()
+    judge(fake_openai, passed=True)
+
+    assert scoring.scoring_run_due()["scored"] == 1
+    day = SpendDay.objects.get(purpose="scoring", day=timezone.localdate())
+    assert (day.prompt_tokens, day.completion_tokens, day.calls) == (300, 20, 1)
+    assert day.usd_micros == 300 * 1 + 20 * 2  # USD per million tokens: micro-USD per token
+
+    settings.SCORING_DAILY_USD_CAP = 0.0003  # 300 micro-USD: already spent
+    idle_conversation()
+    assert scoring.scoring_run_due() == {"scored": 0, "sampled_out": 0, "over_budget": 1}
