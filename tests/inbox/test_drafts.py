@@ -241,3 +241,153 @@ def test_the_project_default_burst_window_is_three_seconds():
         check=True,
     )
     assert shown.stdout.strip() == "3.0"
+
+
+# --- The API and the conversation view -------------------------------------------------------------------
+
+
+@pytest.fixture
+def drafted(db, prompt_version):
+    """A lead in draft mode with one waiting draft: (lead, the lead's message, the draft)."""
+    from tests.factories import AgentMessageFactory, ConversationFactory, MessageFactory
+
+    lead = LeadFactory(manychat_subscriber_id="9200", draft_mode=True)
+    conversation = ConversationFactory(lead=lead)
+    asked = MessageFactory(conversation=conversation, text="Do you have evening classes?")
+    draft = AgentMessageFactory(
+        conversation=conversation,
+        in_reply_to=asked,
+        prompt_version=prompt_version,
+        text="Yes, every weekday until 9 pm.",
+        delivery_status=DeliveryStatus.DRAFT,
+    )
+    return lead, asked, draft
+
+
+def test_viewers_list_drafts_but_may_not_act_on_them(api, viewer, drafted):
+    lead, _, draft = drafted
+    client = api(viewer)
+    listed = client.get(f"/api/inbox/leads/{lead.pk}/drafts/")
+    assert listed.status_code == 200
+    assert [(d["id"], d["kind"], d["status"]) for d in listed.data] == [(draft.pk, "draft", "draft")]
+    assert listed.data[0]["lead_message"] == "Do you have evening classes?"
+    assert listed.data[0]["prompt_version"] == draft.prompt_version.version
+    base = f"/api/inbox/leads/{lead.pk}"
+    assert client.post(f"{base}/drafts/{draft.pk}/send/", {}, format="json").status_code == 403
+    assert client.post(f"{base}/drafts/{draft.pk}/discard/").status_code == 403
+    assert client.post(f"{base}/draft-mode/", {"draft_mode": False}, format="json").status_code == 403
+    draft.refresh_from_db()
+    assert draft.delivery_status == DeliveryStatus.DRAFT
+
+
+def test_operator_sends_an_edited_draft_through_the_api_once(
+    api, operator, drafted, fake_manychat, django_capture_on_commit_callbacks
+):
+    lead, _, draft = drafted
+    client = api(operator)
+    url = f"/api/inbox/leads/{lead.pk}/drafts/{draft.pk}"
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = client.post(f"{url}/send/", {"text": "Yes! Monday to Friday until 9 pm."}, format="json")
+    assert sent.status_code == 201 and sent.data["role"] == "operator"
+    assert fake_manychat.sent_texts() == ["Yes! Monday to Friday until 9 pm."]
+    again = client.post(f"{url}/send/", {}, format="json")
+    assert again.status_code == 409 and "already" in str(again.data)
+    assert client.post(f"{url}/discard/").status_code == 409
+    assert fake_manychat.sent_texts() == ["Yes! Monday to Friday until 9 pm."]
+    assert client.get(f"/api/inbox/leads/{lead.pk}/drafts/", {"kind": "open"}).data == []
+    everything = client.get(f"/api/inbox/leads/{lead.pk}/drafts/").data
+    assert [d["status"] for d in everything] == ["draft_edited"]
+    candidates = client.get("/api/inbox/candidates/", {"lead_id": lead.pk}).data
+    assert [(c["ai_response"], c["expected_response"]) for c in candidates] == [
+        ("Yes, every weekday until 9 pm.", "Yes! Monday to Friday until 9 pm.")
+    ]
+
+
+def test_operator_discards_a_draft_and_sets_draft_mode_through_the_api(api, operator, drafted, settings):
+    settings.AGENT_DRAFT_MODE = False
+    lead, _, draft = drafted
+    client = api(operator)
+    discarded = client.post(f"/api/inbox/leads/{lead.pk}/drafts/{draft.pk}/discard/")
+    assert discarded.status_code == 200 and discarded.data["status"] == "draft_discarded"
+    assert (
+        client.post(f"/api/inbox/leads/{lead.pk}/drafts/999999/send/", {}, format="json").status_code == 404
+    )
+    mode = client.post(f"/api/inbox/leads/{lead.pk}/draft-mode/", {"draft_mode": None}, format="json")
+    assert mode.status_code == 200 and mode.data == {
+        "lead_id": lead.pk,
+        "draft_mode": None,
+        "effective": False,
+    }
+    bad = client.post(f"/api/inbox/leads/{lead.pk}/draft-mode/", {"draft_mode": "maybe"}, format="json")
+    assert bad.status_code == 400 and "draft_mode" in bad.data
+    lead.refresh_from_db()
+    assert lead.draft_mode is None
+
+
+def test_draft_operations_are_in_the_openapi_schema_with_their_409(api, admin_user_role):
+    import json
+
+    from django.urls import reverse
+
+    schema = json.loads(api(admin_user_role).get(reverse("schema") + "?format=json").content)
+    operations = {op["operationId"]: op for path in schema["paths"].values() for op in path.values()}
+    assert {"inbox_drafts", "inbox_draft_send", "inbox_draft_discard", "inbox_draft_mode"} <= set(operations)
+    assert "409" in operations["inbox_draft_send"]["responses"]
+    assert "409" in operations["inbox_draft_discard"]["responses"]
+
+
+def test_the_conversation_view_shows_drafts_and_sends_them(
+    client,
+    operator,
+    drafted,
+    fake_manychat,
+    django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
+):
+    from django.urls import reverse
+
+    from tests.factories import AgentMessageFactory, MessageFactory
+
+    lead, asked, draft = drafted
+    client.force_login(operator)
+    page = reverse("dashboard:inbox_conversation", args=[lead.pk])
+    html = client.get(page).content.decode()
+    assert 'data-testid="draft-editor"' in html and "Yes, every weekday until 9 pm." in html
+    assert "Co-pilot: the agent writes drafts" in html
+
+    # More drafts and shadow drafts cost no query more.
+    with django_assert_max_num_queries(40) as before:
+        client.get(page)
+    for i in range(5):
+        m = MessageFactory(conversation=asked.conversation, text=f"q{i}")
+        AgentMessageFactory(
+            conversation=asked.conversation, in_reply_to=m, delivery_status=DeliveryStatus.SHADOW
+        )
+    with django_assert_max_num_queries(len(before.captured_queries)):
+        html = client.get(page).content.decode()
+    assert html.count("Shadow draft") == 5
+
+    action = reverse("dashboard:inbox_draft_action", args=[lead.pk, draft.pk, "send"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(action, {"text": draft.text})
+    assert response.status_code == 302
+    assert fake_manychat.sent_texts() == ["Yes, every weekday until 9 pm."]
+    again = client.post(action, {"text": draft.text}, follow=True)
+    assert "already sent" in again.content.decode()
+    assert fake_manychat.sent_texts() == ["Yes, every weekday until 9 pm."]
+
+
+def test_the_draft_mode_form_sets_the_lead(client, operator, viewer, drafted):
+    from django.urls import reverse
+
+    lead, _, _ = drafted
+    url = reverse("dashboard:inbox_action", args=[lead.pk, "draft_mode"])
+    client.force_login(viewer)
+    assert client.post(url, {"draft_mode": "off"}).status_code == 403
+    client.force_login(operator)
+    client.post(url, {"draft_mode": "off"})
+    lead.refresh_from_db()
+    assert lead.draft_mode is False
+    client.post(url, {"draft_mode": "nonsense"})
+    lead.refresh_from_db()
+    assert lead.draft_mode is False
