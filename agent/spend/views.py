@@ -36,7 +36,7 @@ class Bar:
     title: str
 
 
-def _chart(month: selectors.MonthSpend) -> dict:
+def _chart(month: selectors.MonthSpend, today: date) -> dict:
     """SVG geometry (computed here: the CSP allows no script and no inline style): the daily spend as
     stacked bars, the month's running total as a line, and the budget as a horizontal line."""
     days = month.days
@@ -67,7 +67,8 @@ def _chart(month: selectors.MonthSpend) -> dict:
                 )
             )
             base += usd
-        points.append(f"{round(x + step / 2, 2)},{y(day.cumulative)}")
+        if day.day <= today:  # the running total stops today
+            points.append(f"{round(x + step / 2, 2)},{y(day.cumulative)}")
     ticks = [(y(top * k / 4), f"${top * k / 4:,.2f}") for k in range(5)]
     labels = [
         (round(LEFT + i * step + step / 2, 2), f"{d.day.day}")
@@ -118,7 +119,7 @@ class SpendView(LoginRequiredMixin, PermissionRequiredMixin, View):
             "spend/spend.html",
             {
                 "month": month,
-                "chart": _chart(month),
+                "chart": _chart(month, today),
                 "colors": [(p.label, COLORS[p]) for p in SpendPurpose],
                 "caps": caps,
                 "previous": previous,
