@@ -5,7 +5,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, Value, When
+from django.db.models.functions import Cast, Concat
 
 from leads.models import Activity, Lead, LeadStatus, Message, Notification
 
@@ -32,6 +33,49 @@ def notification_list(*, user: Any) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).order_by("-created_at", "-id")
 
 
+def _notification_group_key() -> Case:
+    """Notifications about the same object (a lead, an example) form one group; the others stand alone."""
+    return Case(
+        When(
+            target_content_type__isnull=False,
+            then=Concat(
+                Cast("target_content_type_id", CharField()),
+                Value(":"),
+                "target_object_id",
+                output_field=CharField(),
+            ),
+        ),
+        default=Concat(Value("n"), Cast("id", CharField()), output_field=CharField()),
+        output_field=CharField(),
+    )
+
+
+def notification_groups(*, user: Any) -> QuerySet:
+    """One row per target, newest first: the latest notification's id, how many, and how many unread."""
+    return (
+        Notification.objects.filter(recipient=user)
+        .annotate(group_key=_notification_group_key())
+        .values("group_key")
+        .annotate(
+            latest_id=Max("id"),
+            total=Count("id"),
+            unread=Count("id", filter=Q(read_at__isnull=True)),
+        )
+        .order_by("-latest_id")
+    )
+
+
+def notifications_in_group(*, notification: Notification) -> QuerySet[Notification]:
+    """The recipient's notifications about the same target as this one (just this one when it has none)."""
+    siblings = Notification.objects.filter(recipient_id=notification.recipient_id)
+    if notification.target_content_type_id is None:
+        return siblings.filter(pk=notification.pk)
+    return siblings.filter(
+        target_content_type_id=notification.target_content_type_id,
+        target_object_id=notification.target_object_id,
+    )
+
+
 def lead_list(*, search: str = "", status: str = "") -> QuerySet:
     """Leads for the dashboard list and the API: newest activity first, searchable by name, handle or id."""
     queryset = Lead.objects.select_related("assignee")
@@ -56,6 +100,16 @@ def lead_transcript(*, lead: Any) -> QuerySet:
         Message.objects.filter(conversation__lead=lead)
         .select_related("prompt_version")
         .order_by("created_at", "id")
+    )
+
+
+def lead_status_change_latest(*, lead: Any, actor: Any) -> Activity | None:
+    """The actor's latest status change of this lead (the lead page offers to undo it)."""
+    return (
+        Activity.objects.filter(lead=lead, actor=actor, verb=ACTIVITY_STATUS_CHANGED)
+        .order_by("-id")
+        .only("id")
+        .first()
     )
 
 
@@ -94,12 +148,23 @@ def lead_qualifications_since(
     )
     if since is not None:
         queryset = queryset.filter(created_at__gte=since)
-    rows = (
+    rows = list(
         queryset.exclude(lead_id__in=exclude_lead_ids)
         .order_by("created_at", "id")
-        .values_list("lead_id", "created_at")[:limit]
+        .values_list("pk", "lead_id", "created_at")[:limit]
     )
-    return [LeadQualification(lead_id=lead_id, qualified_at=at) for lead_id, at in rows]
+    # A qualification a person took back at once (leads.services.lead_status_undo) never happened.
+    undone = {
+        int(undo_of)
+        for undo_of in Activity.objects.filter(
+            verb=ACTIVITY_STATUS_CHANGED,
+            lead_id__in={lead_id for _, lead_id, _ in rows},
+            data__has_key="undo_of",
+        ).values_list("data__undo_of", flat=True)
+    }
+    return [
+        LeadQualification(lead_id=lead_id, qualified_at=at) for pk, lead_id, at in rows if pk not in undone
+    ]
 
 
 def conversation_open_for_subscriber(*, subscriber_id: str) -> Any:

@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
+from config.errors import Conflict, NotFound
 from leads.models import Activity, Channel, Lead, LeadStatus, Notification
 
 User = get_user_model()
@@ -57,6 +58,17 @@ def notification_mark_read(*, notification: Notification) -> Notification:
     return notification
 
 
+def notification_group_mark_read(*, notification: Notification) -> int:
+    """Mark this notification and the recipient's others about the same target read."""
+    from leads.selectors import notifications_in_group
+
+    return (
+        notifications_in_group(notification=notification)
+        .filter(read_at__isnull=True)
+        .update(read_at=timezone.now())
+    )
+
+
 def notifications_mark_all_read(*, user: Any) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
 
@@ -92,6 +104,45 @@ def lead_set_status(
     return lead
 
 
+# A person's status change can be taken back for this long (the lead page's toast shows Undo for 10 s; the
+# rest is room for a slow network).
+STATUS_UNDO_SECONDS = 20
+
+
+def lead_status_change_undoable(*, lead: Lead, activity_id: int, actor: Any) -> Activity:
+    """The actor's own latest status change of this lead, still within the undo window and still in force."""
+    change = (
+        Activity.objects.filter(pk=activity_id, lead_id=lead.pk, verb="lead.status_changed")
+        .exclude(data__has_key="undo_of")
+        .first()
+    )
+    if change is None or change.actor_id != getattr(actor, "pk", None):
+        raise NotFound("There is no status change of yours to undo.")
+    if (timezone.now() - change.created_at).total_seconds() > STATUS_UNDO_SECONDS:
+        raise Conflict("Too late to undo: change the status again instead.")
+    newer = Activity.objects.filter(lead_id=lead.pk, verb="lead.status_changed", pk__gt=change.pk).exists()
+    if newer or lead.status != change.data.get("to"):
+        raise Conflict("The status has changed since; nothing was undone.")
+    if change.data.get("from") not in LeadStatus.values:
+        raise Conflict("The previous status is not known; nothing was undone.")
+    return change
+
+
+@transaction.atomic
+def lead_status_undo(*, lead: Lead, activity_id: int, actor: Any) -> Lead:
+    """Take back the actor's status change from a few seconds ago: the lead returns to its previous status,
+    recorded as a status change that names the one it undoes (leads.selectors skips undone qualifications)."""
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    change = lead_status_change_undoable(lead=lead, activity_id=activity_id, actor=actor)
+    return lead_set_status(
+        lead=lead,
+        status=change.data["from"],
+        actor=actor,
+        reason="Undone",
+        data={"undo_of": change.pk},
+    )
+
+
 @transaction.atomic
 def lead_pause_bot(*, lead: Lead, actor: Any = None, reason: str = "") -> Lead:
     updated = Lead.objects.filter(pk=lead.pk, bot_paused=False).update(
@@ -113,6 +164,12 @@ def lead_resume_bot(*, lead: Lead, actor: Any = None) -> Lead:
     )
     if updated:
         activity_record(verb="lead.bot_resumed", lead=lead, actor=actor)
+        # Everyone's "this lead needs a person" notifications are settled once the bot has it back.
+        Notification.objects.filter(
+            target_content_type=ContentType.objects.get_for_model(Lead),
+            target_object_id=str(lead.pk),
+            read_at__isnull=True,
+        ).update(read_at=timezone.now())
     lead.refresh_from_db(fields=["bot_paused", "needs_human", "handoff_reason", "updated_at"])
     return lead
 

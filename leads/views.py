@@ -3,8 +3,10 @@ from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMix
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.views import View
 
+from config.errors import Conflict, NotFound
 from leads import roles, selectors, services
 from leads.forms import LeadActionForm, LeadFilterForm
 from leads.models import Lead
@@ -45,7 +47,21 @@ class LeadActionView(LoginRequiredMixin, PermissionRequiredMixin, View):
         action = form.cleaned_data["action"]
         if action == "status":
             lead = services.lead_set_status(lead=lead, status=form.cleaned_data["status"], actor=request.user)
-            messages.success(request, f"Lead marked as {lead.get_status_display()}.")
+            change = selectors.lead_status_change_latest(lead=lead, actor=request.user)
+            if change is None:
+                messages.success(request, f"Lead marked as {lead.get_status_display()}.")
+                return redirect("dashboard:lead_detail", lead_id=lead.pk)
+            # The lead page shows the change in a toast with Undo for a few seconds.
+            return redirect(f"{reverse('dashboard:lead_detail', args=[lead.pk])}?undo={change.pk}")
+        elif action == "undo":
+            try:
+                lead = services.lead_status_undo(
+                    lead=lead, activity_id=form.cleaned_data["activity"], actor=request.user
+                )
+            except (Conflict, NotFound) as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, f"Undone: the lead is {lead.get_status_display()} again.")
         elif action == "pause":
             services.lead_pause_bot(lead=lead, actor=request.user)
             messages.success(request, "The bot is paused for this lead.")
@@ -59,10 +75,14 @@ class NotificationListView(LoginRequiredMixin, View):
     paginate_by = 25
 
     def get(self, request):
-        page = Paginator(selectors.notification_list(user=request.user), self.paginate_by).get_page(
+        page = Paginator(selectors.notification_groups(user=request.user), self.paginate_by).get_page(
             request.GET.get("page")
         )
-        return render(request, "leads/notifications.html", {"page": page, "notifications": page.object_list})
+        groups = list(page.object_list)
+        latest = selectors.notification_list(user=request.user).in_bulk([g["latest_id"] for g in groups])
+        for group in groups:
+            group["notification"] = latest[group["latest_id"]]
+        return render(request, "leads/notifications.html", {"page": page, "groups": groups})
 
     def post(self, request):
         if request.POST.get("action") == "read_all":
@@ -72,7 +92,8 @@ class NotificationListView(LoginRequiredMixin, View):
             notification = get_object_or_404(
                 selectors.notification_list(user=request.user), pk=request.POST.get("notification_id") or 0
             )
-            services.notification_mark_read(notification=notification)
+            # Opening or reading one settles every notification about the same lead or example.
+            services.notification_group_mark_read(notification=notification)
             if notification.url and request.POST.get("open"):
                 return redirect(notification.url)
         return redirect("dashboard:notifications")

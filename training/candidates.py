@@ -209,7 +209,7 @@ def training_example_submit_from_scoring(
         verb="training.submitted",
         message=f"Scoring sent a {example.example_type} example #{example.pk} for review.",
         target=example,
-        url="/dashboard/training/review/",
+        url=f"/dashboard/training/library/{example.pk}/",
     )
     return example
 

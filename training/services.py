@@ -72,7 +72,7 @@ def training_example_decide(
             f"{reviewer.get_full_name() or reviewer.get_username()}"
             + (f": {example.review_note}" if example.review_note else "."),
             target=example,
-            url="/dashboard/training/",
+            url=f"/dashboard/training/library/{example.pk}/",
         )
     return example
 
@@ -120,7 +120,7 @@ def _notify_reviewers(*, example: TrainingExample, submitter: Any) -> None:
         message=f"{_display_name(submitter)} submitted a {example.example_type} example "
         f"#{example.pk} for review.",
         target=example,
-        url="/dashboard/training/review/",
+        url=f"/dashboard/training/library/{example.pk}/",
     )
 
 
@@ -304,7 +304,7 @@ def training_example_reopen(*, example: TrainingExample, user: Any, note: str = 
             message=f"Your {example.example_type} example #{example.pk} was reopened for review by "
             f"{_display_name(user)}.",
             target=example,
-            url="/dashboard/training/",
+            url=f"/dashboard/training/library/{example.pk}/",
         )
     return example
 

@@ -7,10 +7,12 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from agent.spend import selectors as spend_selectors
+from config.errors import Conflict, NotFound
 from leads import roles
 from leads import selectors as lead_selectors
+from leads import services as lead_services
 from leads.forms import LEAD_STATUS_ACTIONS
-from leads.models import Lead, MessageRole
+from leads.models import Activity, Lead, MessageRole
 from prompts.selectors import active_prompt_version
 from training.selectors import training_example_flags_for_lead, training_example_stats
 
@@ -27,6 +29,25 @@ class DashboardHomeView(LoginRequiredMixin, TemplateView):
         return context
 
 
+UNDO_TOAST_SECONDS = 10
+
+
+def _undoable_status_change(request, *, lead: Lead) -> Activity | None:
+    """The status change named by ?undo=, when this person may still take it back (else no toast)."""
+    try:
+        activity_id = int(request.GET.get("undo", ""))
+    except ValueError:
+        return None
+    if not request.user.has_perm(roles.PERM_CHANGE_LEAD):
+        return None
+    try:
+        return lead_services.lead_status_change_undoable(
+            lead=lead, activity_id=activity_id, actor=request.user
+        )
+    except (Conflict, NotFound):
+        return None
+
+
 class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
     """A lead's transcript, each agent reply with the training examples flagged on it."""
 
@@ -39,6 +60,7 @@ class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
         for message in transcript:
             message.training_flags = flags.get(message.pk, [])
         spend = spend_selectors.lead_spend(lead_id=lead.pk)  # each reply's cost: from its row (spend_tags)
+        undo = _undoable_status_change(request, lead=lead)
         return render(
             request,
             "leads/lead_detail.html",
@@ -49,5 +71,7 @@ class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
                 "agent_role": MessageRole.AGENT,
                 "activities": list(lead_selectors.lead_activity_recent(lead=lead)),
                 "status_actions": [(s.value, s.label) for s in LEAD_STATUS_ACTIONS],
+                "undo": undo,
+                "undo_seconds": UNDO_TOAST_SECONDS,
             },
         )
