@@ -76,6 +76,7 @@ def test_the_inbox_walk(
     request,  # noqa: F811
 ):
     settings.INBOX_POLL_SECONDS = 1.0
+    settings.AGENT_SHADOW_MODE = False  # the bot stays silent *and* idle here (test_the_draft_walk: shadows)
     operator = make_user("operator", password="demo-pass-2026")
     manager = make_user("manager", password="demo-pass-2026")
 
@@ -187,6 +188,72 @@ def test_the_inbox_walk(
     operator_message = Message.objects.get(role=MessageRole.OPERATOR)
     assert operator_message.delivery_status == DeliveryStatus.SENT
     # A navigation cancels a poll in flight (net::ERR_ABORTED): the browser's doing, not an error.
+    problems = [
+        f"[{w.label}] {p}"
+        for w in request.node.e2e_watches
+        for p in w.problems
+        if not ("ERR_ABORTED" in p and ("/thread/" in p or "/api/notifications/" in p))
+    ]
+    assert problems == []
+
+
+def test_the_draft_walk(
+    live_server,
+    new_page,  # noqa: F811
+    settings,
+    make_user,
+    prompt_version,
+    fake_openai,
+    fake_manychat,
+    request,  # noqa: F811
+):
+    """Draft mode: the lead writes → the draft appears in the conversation view → the operator edits it and
+    sends it with Ctrl+Enter → ManyChat receives exactly the edited text → a correction candidate holds the
+    draft as the agent's answer."""
+    settings.INBOX_POLL_SECONDS = 1.0
+    settings.AGENT_DRAFT_MODE = False  # the team's default is off: this lead's own setting turns drafts on
+    settings.AGENT_SHADOW_MODE = False
+    operator = make_user("operator", password="demo-pass-2026")
+    lead = LeadFactory(manychat_subscriber_id="515151", first_name="Marta", draft_mode=True)
+    drafted = "Our evening classes run until 9 pm, Monday to Friday. Want me to save you a spot?"
+    fake_openai.enqueue(fake_openai.completion({"reply": drafted, "qualified": False}))
+
+    assert texts(post_webhook(live_server, "515151", "Do you have classes after work?")) == []
+    draft = Message.objects.get(role=MessageRole.AGENT)
+    assert draft.delivery_status == DeliveryStatus.DRAFT and draft.prompt_version_id == prompt_version.pk
+    assert fake_manychat.calls == 0
+
+    page = new_page("operator")
+    login(page, operator.username)
+    page.goto(f"/dashboard/inbox/{lead.pk}/")
+    editor = page.locator(f"#draft-{draft.pk}")
+    assert editor.input_value() == drafted
+    assert "Co-pilot" in page.locator("[data-testid=draft-mode]").inner_text()
+    shoot(page, "conversation-draft")
+
+    edited = (
+        "Yes! Evening classes run until 9 pm on weekdays, and your first one is free. Shall I book you in?"
+    )
+    editor.fill(edited)
+    with page.expect_navigation():
+        editor.press("Control+Enter")
+    assert fake_manychat.wait_for_calls(1)
+    sent = fake_manychat.sent()
+    assert [
+        (str(body["subscriber_id"]), body["data"]["content"]["messages"][0]["text"]) for body in sent
+    ] == [("515151", edited)]
+    assert "Edited draft sent" in page.locator(".flashes").inner_text()
+    assert page.locator(".bubble-operator [data-testid=delivery]").last.inner_text() == "sent"
+    assert "edited before sending" in page.locator(f"#message-{draft.pk}").inner_text()
+
+    candidate = CorrectionCandidate.objects.get()
+    assert candidate.agent_message_id == draft.pk
+    assert (candidate.user_message, candidate.ai_response, candidate.expected_response) == (
+        "Do you have classes after work?",
+        drafted,
+        edited,
+    )
+    assert page.locator(f"[data-candidate-id='{candidate.pk}']").is_visible()
     problems = [
         f"[{w.label}] {p}"
         for w in request.node.e2e_watches
