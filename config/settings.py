@@ -502,6 +502,14 @@ CELERY_BEAT_SCHEDULE["privacy-apply-retention"] = {
 OPENAI_EMBEDDINGS_MODEL = env_str("OPENAI_EMBEDDINGS_MODEL", "")
 TRAINING_RETRIEVAL_SCAN_LIMIT = env_int("TRAINING_RETRIEVAL_SCAN_LIMIT", 5000)
 CELERY_BEAT_SCHEDULE["training-embed-missing"] = {"task": "training.embed_missing", "schedule": 300.0}
+# Selling tactics from outcomes (agent/suggestions/tactics.py): leads who booked or bought beside leads who
+# did not (lost, or silent this many days), only with enough of each side; the model input is estimated in
+# tokens (4 characters each) and refused above the cap before any call.
+TACTICS_MIN_PER_SIDE = env_int("TACTICS_MIN_PER_SIDE", 20)
+TACTICS_MAX_LEADS_PER_SIDE = env_int("TACTICS_MAX_LEADS_PER_SIDE", 30)
+TACTICS_MESSAGES_PER_CONVERSATION = env_int("TACTICS_MESSAGES_PER_CONVERSATION", 12)
+TACTICS_STALLED_DAYS = env_int("TACTICS_STALLED_DAYS", 14)
+TACTICS_MAX_INPUT_TOKENS = env_int("TACTICS_MAX_INPUT_TOKENS", 40000)
 
 # --- Governed releases (prompts/releases) ------------------------------------------------------------
 # Model settings a new version starts with. gpt-6-luna reasons by default: no temperature, low effort so a

@@ -3,7 +3,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMix
 from django.shortcuts import redirect
 from django.views import View
 
-from agent.suggestions.tasks import suggest_improvements
+from agent.suggestions.tactics import TacticsRefused, tactics_outcomes_check
+from agent.suggestions.tasks import suggest_improvements, suggest_tactics
 from config.enqueue import enqueue_on_commit
 from leads import roles
 
@@ -19,5 +20,25 @@ class SuggestImprovementsView(LoginRequiredMixin, PermissionRequiredMixin, View)
             request,
             "Looking for themes in the approved corrections; each suggestion appears here with its "
             "evaluation as soon as it is measured. Nothing goes live by itself.",
+        )
+        return redirect("dashboard:training_suggestions")
+
+
+class SuggestTacticsView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """The second button: selling tactics from outcomes. Refused at once without enough of each side."""
+
+    permission_required = roles.PERM_CREATE_PROMPT
+
+    def post(self, request):
+        try:
+            tactics_outcomes_check()
+        except TacticsRefused as refused:
+            messages.error(request, refused.message)
+            return redirect("dashboard:training_suggestions")
+        enqueue_on_commit(suggest_tactics, request.user.pk, background=True, thread_name="tactics")
+        messages.success(
+            request,
+            "Comparing the conversations of leads who booked or bought with those who did not; each "
+            "selling tactic appears here as a draft with its evaluation. Nothing goes live by itself.",
         )
         return redirect("dashboard:training_suggestions")

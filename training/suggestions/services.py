@@ -17,13 +17,16 @@ def suggestion_create(
     draft_version_id: int | None,
     rationale: str,
     user: Any,
+    results: dict[str, Any] | None = None,
 ) -> ImprovementSuggestion:
+    """`results` may name the source from the start ({"source": "outcomes", "citations": [...]})."""
     return ImprovementSuggestion.objects.create(
         theme=theme[:200],
         example_ids=[int(i) for i in example_ids],
         base_version_id=base_version_id,
         draft_version_id=draft_version_id,
         rationale=rationale[:4000],
+        results=results or {},
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
 
