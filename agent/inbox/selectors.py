@@ -5,21 +5,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from django.db import connection
 from django.db.models import (
     Count,
     F,
-    Func,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Value,
 )
-from django.db.models.functions import Concat
 
 from leads import roles
 from leads.models import DRAFT_STATUSES, DeliveryStatus, Lead, LeadStatus, Message, MessageRole, Note
+from leads.search import lead_ids_by_identity, lead_ids_by_message_words
 from leads.selectors import users_with_permission
 from prompts.models import PromptVersion
 
@@ -111,35 +109,16 @@ def _last_version_subquery() -> Subquery:
     return Subquery(latest)
 
 
-def _message_words(term: str) -> QuerySet:
-    """Lead ids whose messages hold the words (PostgreSQL full-text on the GIN index; LIKE elsewhere)."""
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVectorField
-
-        # Exactly the expression of the index leads/0005_inbox creates, so the planner can use it.
-        vector = Func(
-            F("text"), template="to_tsvector('simple', %(expressions)s)", output_field=SearchVectorField()
-        )
-        matching = Message.objects.annotate(words=vector).filter(words=SearchQuery(term, config="simple"))
-    else:
-        matching = Message.objects.filter(text__icontains=term)
-    return matching.values("conversation__lead_id")
-
-
 def _search_condition(search: str) -> Q:
+    """Leads found by who they are (the trigram index) or, unless the term names a lead, by their words.
+
+    Each part is an id subquery on its own index (leads.search); PostgreSQL hashes both and checks the
+    leads of the queue against them, in the queue's index order.
+    """
     term = " ".join(search.split())
-    handle = term.lstrip("@")
-    condition = (
-        Q(full_name__icontains=term)
-        | Q(username__icontains=handle)
-        | Q(email__icontains=term)
-        | Q(manychat_subscriber_id=term)
-    )
-    digits = "".join(ch for ch in term if ch.isdigit())
-    if len(digits) >= 4:
-        condition |= Q(phone__icontains=term) | Q(phone__icontains=digits)
+    condition = Q(pk__in=lead_ids_by_identity(term=term))
     if not _looks_like_an_identifier(term):
-        condition |= Q(pk__in=_message_words(term))
+        condition |= Q(pk__in=lead_ids_by_message_words(term=term))
     return condition
 
 
@@ -174,17 +153,46 @@ def inbox_queue(*, queue: Queue, user: Any, filters: InboxFilters | None = None)
     if filters.version is not None:
         queryset = queryset.filter(last_version=filters.version)
     if filters.search.strip():
-        queryset = queryset.annotate(full_name=Concat("first_name", Value(" "), "last_name")).filter(
-            _search_condition(filters.search)
-        )
+        queryset = queryset.filter(_search_condition(filters.search))
     sort = filters.sort if filters.sort in SORTS else DEFAULT_SORT.get(queue, "-last")
     return queryset.order_by(*SORTS[sort])
 
 
 def inbox_counts(*, user: Any) -> dict[str, int]:
-    """The number of leads in each queue, in one aggregate query."""
-    aggregates = {str(queue): Count("id", filter=_queue_condition(queue=queue, user=user)) for queue in Queue}
-    return Lead.objects.aggregate(**aggregates)
+    """The number of leads in each queue, in one query of two parts joined by UNION ALL: the waiting
+    leads (the partial index lead_waiting_idx) and one pass over the open leads for "mine", "unassigned"
+    and "all open" (an index-only scan of the partial index lead_open_assignee_idx on PostgreSQL), never
+    a pass over every lead."""
+    zero = Value(0)
+    waiting = (
+        Lead.objects.filter(_queue_condition(queue=Queue.NEEDS_PERSON, user=user))
+        .order_by()
+        .values(k=zero)
+        .annotate(a=Count("*"), b=zero, c=zero, d=zero)
+        .values_list("a", "b", "c", "d")
+    )
+    open_leads = (
+        Lead.objects.filter(_queue_condition(queue=Queue.OPEN, user=user))
+        .order_by()
+        .values(k=zero)
+        .annotate(
+            a=zero,
+            b=Count("id", filter=Q(assignee_id=user.pk)),
+            c=Count("id", filter=Q(assignee__isnull=True)),
+            d=Count("*"),
+        )
+        .values_list("a", "b", "c", "d")
+    )
+    totals = [0, 0, 0, 0]
+    for row in waiting.union(open_leads, all=True):
+        totals = [total + value for total, value in zip(totals, row, strict=True)]
+    needs_person, mine, unassigned, open_ = totals
+    return {
+        Queue.NEEDS_PERSON.value: needs_person,
+        Queue.MINE.value: mine,
+        Queue.UNASSIGNED.value: unassigned,
+        Queue.OPEN.value: open_,
+    }
 
 
 def inbox_filter_choices() -> dict[str, list[Any]]:

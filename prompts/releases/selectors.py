@@ -237,6 +237,19 @@ def _price(*, model: str, prompt_tokens: int, completion_tokens: int) -> Decimal
     return None
 
 
+def _priced(tokens_by_model: dict[str, tuple[int, int]]) -> Decimal | None:
+    """The cost of these tokens; None when a model in use is not priced."""
+    total = Decimal(0)
+    for model, (prompt_tokens, completion_tokens) in tokens_by_model.items():
+        if not prompt_tokens and not completion_tokens:
+            continue
+        cost = _price(model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        if cost is None:
+            return None
+        total += cost
+    return total
+
+
 def _costs(*, version_ids: list[int], since: datetime | None = None) -> dict[int, Decimal | None]:
     """Token cost of each version's replies (one grouped query); None when a model in use is not priced."""
     queryset = Message.objects.filter(prompt_version_id__in=version_ids, role=MessageRole.AGENT)
@@ -489,8 +502,9 @@ class VersionCost:
 
 
 def version_costs(*, versions: list[PromptVersion]) -> dict[int, VersionCost]:
-    """Cost per conversation and per qualified conversation for versions carrying `.results` (one query)."""
-    costs = _costs(version_ids=[v.pk for v in versions])
+    """Cost per conversation and per qualified conversation for versions carrying `.results` (no query:
+    the results carry each version's tokens per model)."""
+    costs = {v.pk: _priced(v.results.tokens_by_model) for v in versions}
     out: dict[int, VersionCost] = {}
     for v in versions:
         total = costs.get(v.pk)

@@ -105,11 +105,12 @@ def test_page_query_count_does_not_grow_with_versions(signed_in, django_assert_n
         reply(version=version, conversation=conversation)
     client = signed_in("manager")
     # session, user, its permissions (groups + own), unread notifications, its groups (role); the active
-    # version (row with figures, 2 medians), history count, page of versions, 2 medians, the newest other
-    # version with its text for the diff, and the evaluation card's latest run (agent.templatetags);
-    # releases (#16): costs, pending and recent proposals, the running experiment, open alerts, shutdown
-    # dates, the previous version (activity + row) for the rollback dialog; the rehearsal card (2).
-    with django_assert_num_queries(25):
+    # version (row, then its figures: facts + replies), history count, page of versions and their figures
+    # (facts + replies), the newest other version with its text for the diff, and the evaluation card's
+    # latest run (agent.templatetags); releases (#16): pending and recent proposals, the running
+    # experiment, open alerts, shutdown dates, the previous version (activity + row) for the rollback
+    # dialog; the rehearsal card (2). Costs come with the figures (tokens per model): no query of their own.
+    with django_assert_num_queries(24):
         response = client.get(PAGE)
     assert response.status_code == 200
     assert len(response.context["history"]) == min(count, 20)

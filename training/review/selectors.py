@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads.models import Activity
@@ -105,7 +106,11 @@ def examples_filtered(*, filters: ExampleFilters) -> QuerySet[TrainingExample]:
 
 
 def review_queue(*, filters: ExampleFilters) -> QuerySet[TrainingExample]:
-    """Pending first (when other statuses are shown), then oldest first, so nothing waits forever."""
+    """Pending first (when other statuses are shown), then oldest first, so nothing waits forever.
+
+    On PostgreSQL the expression index training_review_order_idx (training/0007) holds exactly this order
+    (the CASE below, created_at, id), so a page is an index scan, not a sort of every example.
+    """
     pending_first = Case(
         When(status=ExampleStatus.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField()
     )
@@ -118,9 +123,18 @@ def review_queue(*, filters: ExampleFilters) -> QuerySet[TrainingExample]:
 
 
 def library_examples(*, filters: ExampleFilters) -> QuerySet[TrainingExample]:
+    """Newest decision first. The use count is a subquery per row of the page (not a GROUP BY over every
+    example), so PostgreSQL walks training_library_order_idx (training/0007) and stops after a page."""
+    uses = (
+        ExampleUse.objects.filter(example_id=OuterRef("pk"))
+        .order_by()
+        .values("example_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
     return (
         examples_filtered(filters=filters)
-        .annotate(use_count=Count("uses"))
+        .annotate(use_count=Coalesce(Subquery(uses, output_field=IntegerField()), 0))
         .order_by(f"-{DECIDED_AT}", "-created_at", "-id")
     )
 
