@@ -135,6 +135,8 @@ def main() -> int:
         "CELERY_BROKER_URL": redis_url,
         "AGENT_ASYNC_MODE": "0",
         "AGENT_HOLDING_TEXT": "",
+        # The webhook's own cost: no burst window (3 s by default) holding each request before its turn.
+        "AGENT_BURST_WINDOW_SECONDS": "0",
         # Persistent connections, as recommended with gthread: one per busy thread, reused.
         "DATABASE_CONN_MAX_AGE": os.environ.get("DATABASE_CONN_MAX_AGE", "60"),
     }
