@@ -16,7 +16,6 @@
     warn: "#d08a1e",
     info: "#7c8fd6",
     grey: "#98a2b3",
-    interval: "rgba(48, 86, 211, 0.25)",
   };
   var STATUS_COLORS = { pending: COLORS.warn, approved: COLORS.ok, rejected: COLORS.bad };
   var TYPE_COLORS = { good: COLORS.ok, bad: COLORS.bad, correction: COLORS.primary };
@@ -91,32 +90,56 @@
   simpleBars("chart-status", data.examples.by_status, STATUS_COLORS, "Examples");
   simpleBars("chart-type", data.examples.by_type, TYPE_COLORS, "Examples");
 
-  // Success rate per version: the 95% interval as a floating bar, the rate as a point on it.
+  // Success rate per version: the rate as a dot, its 95% interval as a whisker with caps (the same reading
+  // as the prompt page and the funnel), never a box that looks like a bar up to the upper bound.
   var versions = data.prompt_versions;
+  var whiskers = {
+    id: "whiskers",
+    afterDatasetsDraw: function (chart) {
+      var meta = chart.getDatasetMeta(0);
+      var y = chart.scales.y;
+      var ctx = chart.ctx;
+      ctx.save();
+      ctx.strokeStyle = COLORS.primary;
+      ctx.lineWidth = 2;
+      versions.forEach(function (v, i) {
+        var point = meta.data[i];
+        if (!point || v.success_rate_low === null || v.success_rate_high === null) { return; }
+        var x = point.x;
+        var top = y.getPixelForValue(v.success_rate_high * 100);
+        var bottom = y.getPixelForValue(v.success_rate_low * 100);
+        ctx.beginPath();
+        ctx.moveTo(x, top); ctx.lineTo(x, bottom);
+        ctx.moveTo(x - 7, top); ctx.lineTo(x + 7, top);
+        ctx.moveTo(x - 7, bottom); ctx.lineTo(x + 7, bottom);
+        ctx.stroke();
+      });
+      ctx.restore();
+    },
+  };
   draw("chart-versions", {
+    type: "line",
     data: {
       labels: versions.map(function (v) { return "v" + v.version; }),
       datasets: [
-        { type: "bar", label: "95% interval", order: 2, backgroundColor: COLORS.interval, borderColor: COLORS.primary,
-          borderWidth: 1, barPercentage: 0.5,
-          data: versions.map(function (v) {
-            return v.success_rate_low === null ? null : [v.success_rate_low * 100, v.success_rate_high * 100];
-          }) },
-        { type: "line", label: "Success rate", order: 1, showLine: false, pointRadius: 5, pointStyle: "rectRot",
+        { label: "Success rate (whisker: 95% interval)", showLine: false, pointRadius: 5,
           borderColor: COLORS.primary, backgroundColor: COLORS.primary,
           data: versions.map(function (v) { return v.success_rate === null ? null : v.success_rate * 100; }) },
       ],
     },
+    plugins: [whiskers],
     options: {
-      scales: { y: { beginAtZero: true, title: { display: true, text: "% of conversations qualified" } } },
+      scales: {
+        x: { offset: true },
+        y: { beginAtZero: true, suggestedMax: 100, title: { display: true, text: "% of conversations qualified" } },
+      },
       plugins: {
         tooltip: {
           callbacks: {
             label: function (ctx) {
               var v = versions[ctx.dataIndex];
-              return ctx.datasetIndex === 0
-                ? "95% interval " + pct(v.success_rate_low) + " – " + pct(v.success_rate_high)
-                : "Success " + pct(v.success_rate) + " (" + v.qualified + " of " + v.conversations + ")";
+              return "Success " + pct(v.success_rate) + " (" + v.qualified + " of " + v.conversations + "), 95% interval " +
+                pct(v.success_rate_low) + " – " + pct(v.success_rate_high);
             },
           },
         },

@@ -85,6 +85,30 @@ class InsightsFilter:
         return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
 
+# Past 90 days the per-day series are summed by week: a year reads as 53 bars, not 365.
+WEEKLY_AFTER_DAYS = 90
+
+
+def insights_bucket_for(*, f: InsightsFilter) -> str:
+    return "week" if len(f.days) > WEEKLY_AFTER_DAYS else "day"
+
+
+def insights_series_by_bucket(series: list[dict[str, Any]], *, bucket: str) -> list[dict[str, Any]]:
+    """Sum a per-day series (rows with an ISO "day" and counts) into weeks starting on Monday; each row keeps
+    the first day of its week within the range as its "day" (the first and last weeks may be partial)."""
+    if bucket != "week":
+        return series
+    weeks: dict[dt.date, dict[str, Any]] = {}
+    for row in series:
+        day = dt.date.fromisoformat(row["day"])
+        monday = day - dt.timedelta(days=day.weekday())
+        week = weeks.setdefault(monday, {"day": row["day"]})
+        for key, value in row.items():
+            if key != "day":
+                week[key] = week.get(key, 0) + value
+    return list(weeks.values())
+
+
 def insights_default_range(*, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The last 30 days, today included."""
     today = today or timezone.localdate()
@@ -510,8 +534,9 @@ def insights_prompt_version_choices() -> list[dict[str, Any]]:
     return list(PromptVersion.objects.order_by("-version").values("id", "version", "is_active"))
 
 
-def training_insights(*, f: InsightsFilter) -> dict[str, Any]:
-    """Every figure for the range: a fixed number of queries, whatever the amount of data."""
+def training_insights(*, f: InsightsFilter, bucket: str = "day") -> dict[str, Any]:
+    """Every figure for the range: a fixed number of queries, whatever the amount of data. `bucket` "week"
+    sums the per-day series by week (insights_bucket_for picks it for long ranges)."""
     rollups = insights_rollups_cover(f=f)
     by_day = _submitted_by_day(f=f, rollups=rollups)
     decisions = insights_decisions_per_day(f=f, rollups=rollups)
@@ -523,8 +548,10 @@ def training_insights(*, f: InsightsFilter) -> dict[str, Any]:
             "prompt_version": f.prompt_version_id,
         },
         "examples": insights_example_totals(by_day=by_day),
-        "submissions_per_day": insights_submissions_per_day(f=f, by_day=by_day),
-        "decisions_per_day": decisions,
+        "submissions_per_day": insights_series_by_bucket(
+            insights_submissions_per_day(f=f, by_day=by_day), bucket=bucket
+        ),
+        "decisions_per_day": insights_series_by_bucket(decisions, bucket=bucket),
         "review_time": insights_review_time(f=f, decided=decided),
         "top_submitters": insights_top_submitters(f=f, rollups=rollups),
         "top_reviewers": insights_top_reviewers(f=f, rollups=rollups),

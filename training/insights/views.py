@@ -1,9 +1,12 @@
+import datetime as dt
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 
 from leads import roles
@@ -11,6 +14,7 @@ from prompts.catalog.selectors import catalog_refusals_per_version
 from training.insights.apis import InsightsFilterSerializer
 from training.insights.selectors import (
     InsightsFilter,
+    insights_bucket_for,
     insights_default_range,
     insights_prompt_version_choices,
     training_insights,
@@ -42,6 +46,25 @@ def _version_row(v: dict) -> dict:
     }
 
 
+def _presets(*, f: InsightsFilter, today: dt.date) -> list[dict[str, Any]]:
+    """One-click ranges (the prompt version filter is kept); the one matching the range is marked current."""
+    ranges = [
+        ("Last 7 days", today - dt.timedelta(days=6), today),
+        ("Last 30 days", today - dt.timedelta(days=29), today),
+        ("Last 90 days", today - dt.timedelta(days=89), today),
+        ("This month", today.replace(day=1), today),
+        ("Last 12 months", today - dt.timedelta(days=364), today),
+    ]
+    presets = []
+    for label, start, end in ranges:
+        query: dict[str, str | int] = {"start": start.isoformat(), "end": end.isoformat()}
+        if f.prompt_version_id is not None:
+            query["prompt_version"] = f.prompt_version_id
+        current = (start, end) == (f.start, f.end)
+        presets.append({"label": label, "url": f"?{urlencode(query)}", "current": current})
+    return presets
+
+
 class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
     """The insights page: charts drawn by static/js/insights.js from the json_script data, tables beside."""
 
@@ -63,7 +86,8 @@ class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
             errors = {field: " ".join(str(m) for m in messages) for field, messages in parsed.errors.items()}
             start, end = insights_default_range()
             f = InsightsFilter(start=start, end=end)
-        insights = training_insights(f=f)
+        bucket = insights_bucket_for(f=f)
+        insights = training_insights(f=f, bucket=bucket)
         refusals = catalog_refusals_per_version(
             since=f.since, until=f.until, prompt_version_id=f.prompt_version_id
         )
@@ -76,6 +100,11 @@ class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
             {
                 "insights": insights,
                 "filter": f,
+                "presets": _presets(f=f, today=timezone.localdate()),
+                "bucket": bucket,
+                "has_daily": any(d["total"] for d in insights["submissions_per_day"])
+                or any(d["approved"] or d["rejected"] for d in insights["decisions_per_day"]),
+                "has_lead_funnel": any(stage["count"] for stage in insights["lead_funnel"]),
                 "errors": errors,
                 "versions": insights_prompt_version_choices(),
                 "median_review": _duration(insights["review_time"]["median_seconds"]),

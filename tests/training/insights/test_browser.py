@@ -43,8 +43,15 @@ def test_insights_page_draws_every_chart(
         "chart-type": True,
         "chart-versions": True,
         "chart-funnel": True,
-        "chart-handoffs": True,
     }
+    # No handoffs in the range: a "no data yet" note instead of bare axes.
+    assert page.locator("[data-testid=no-data-handoffs]").is_visible()
     points = page.evaluate("() => window.Chart.getChart('chart-status').data.datasets[0].data")
     assert points == [2, 2, 2]
+    # The interval is a whisker drawn over a dot, not a floating bar.
+    kinds = page.evaluate(
+        "() => { const c = window.Chart.getChart('chart-versions');"
+        " return [c.config.type, c.data.datasets.length]; }"
+    )
+    assert kinds == ["line", 1]
     assert problems == []
