@@ -130,3 +130,91 @@ def test_a_conflicting_correction_is_shown_to_the_submitter_and_the_reviewer(dem
     shots(reviewer, "library")
     reviewer.goto("/dashboard/training/suggestions/")
     shots(reviewer, "suggestions")
+
+
+def test_tactics_on_the_suggestions_page_and_examples_seen_in_the_evaluation(demo, new_page):
+    """A selling tactic ranked with the other suggestions, a refused one with its reason, and the examples
+    the model saw under each evaluation verdict (screenshots at both widths)."""
+    from agent.models import EvaluationResult, EvaluationRun, EvaluationStatus
+    from prompts.selectors import active_prompt_version
+    from prompts.services import prompt_version_create_draft
+    from training.suggestions import services as suggestion_services
+
+    manager = user("manager")
+    active = active_prompt_version()
+    example = TrainingExample.objects.create(
+        user_message="Can my payment be refunded?",
+        ai_response="Yes, within 14 days.",
+        feedback="Policy.",
+        example_type="good",
+        status=ExampleStatus.APPROVED,
+        **{DECIDED_AT: timezone.now(), DECIDED_BY: manager},
+    )
+    draft = prompt_version_create_draft(
+        content=f"{active.content}\n\nAsk the lead's goal first, then offer a short call.",
+        user=manager,
+        change_note="Selling tactic from outcomes “Ask the goal, then offer the call” (20 conversations that "
+        "booked or bought vs 20 that did not), resting on messages #101, #102, #240.",
+        parent=active,
+    )
+    tactic = suggestion_services.suggestion_create(
+        theme="Selling tactic: Ask the goal, then offer the call",
+        example_ids=[],
+        base_version_id=active.pk,
+        draft_version_id=draft.pk,
+        rationale="Won conversations ask the goal before talking about plans.",
+        user=manager,
+    )
+    suggestion_services.suggestion_record_results(
+        suggestion_id=tactic.pk,
+        results={
+            "source": "outcomes",
+            "citations": [101, 102, 240],
+            "compared": {"won": 20, "lost": 20},
+            "others_total": 1,
+            "others_passed": 1,
+            "others_passed_before": 1,
+            "regressions": [],
+            "fixed": [],
+        },
+    )
+    refused = suggestion_services.suggestion_create(
+        theme="Selling tactic: Anchor the price",
+        example_ids=[],
+        base_version_id=active.pk,
+        draft_version_id=None,
+        rationale="",
+        user=manager,
+        results={"source": "outcomes", "citations": [101]},
+    )
+    suggestion_services.suggestion_record_failure(
+        suggestion_id=refused.pk,
+        error="refused: it states facts (amount '49 €'); a tactic may not give prices, amounts, dates, links "
+        "or phone numbers",
+    )
+    run = EvaluationRun.objects.create(
+        prompt_version=draft, status=EvaluationStatus.DONE, example_limit=10, total=1, processed=1, passed=1
+    )
+    EvaluationResult.objects.create(
+        run=run,
+        training_example=example,
+        reply="Yes, within 14 days.",
+        passed=True,
+        reason="Consistent.",
+        examples=[{"id": example.pk, "rank": 1, "score": 0.8312, "method": "embedding"}],
+    )
+
+    page = new_page("manager")
+    login(page, "manager")
+    page.goto("/dashboard/training/suggestions/")
+    assert page.get_by_test_id("suggest-tactics").is_visible()
+    assert "rests on messages #101, #102, #240" in page.get_by_test_id("tactic-source").first.inner_text()
+    assert "states facts" in page.content()
+    shots(page, "suggestions-tactics")
+    page.goto("/dashboard/training/prompt/#evaluation")
+    seen = page.get_by_test_id("examples-seen").first
+    seen.locator("summary").click()
+    assert f"#{example.pk}" in seen.inner_text() and "0.83" in seen.inner_text()
+    shots(page, "evaluation-examples-seen")
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.get_by_test_id("evaluation-results").screenshot(path=str(SHOTS / "evaluation-results-phone.png"))
