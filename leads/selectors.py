@@ -9,6 +9,7 @@ from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, Value,
 from django.db.models.functions import Cast, Concat
 
 from leads.models import Activity, Lead, LeadStatus, Message, Notification
+from leads.search import lead_ids_by_identity
 
 User = get_user_model()
 
@@ -77,20 +78,14 @@ def notifications_in_group(*, notification: Notification) -> QuerySet[Notificati
 
 
 def lead_list(*, search: str = "", status: str = "") -> QuerySet:
-    """Leads for the dashboard list and the API: newest activity first, searchable by name, handle or id."""
+    """Leads for the dashboard list and the API: newest activity first, searchable by full name, @handle,
+    email, phone or subscriber id (on PostgreSQL through the trigram index of leads.search)."""
     queryset = Lead.objects.select_related("assignee")
     if status:
         queryset = queryset.filter(status=status)
     search = search.strip()
     if search:
-        queryset = queryset.filter(
-            Q(first_name__icontains=search)
-            | Q(last_name__icontains=search)
-            | Q(username__icontains=search)
-            | Q(email__icontains=search)
-            | Q(phone__icontains=search)
-            | Q(manychat_subscriber_id=search)
-        )
+        queryset = queryset.filter(pk__in=lead_ids_by_identity(term=search))
     return queryset.order_by(F("last_message_at").desc(nulls_last=True), "-id")
 
 
