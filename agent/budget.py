@@ -34,9 +34,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -180,19 +182,59 @@ def budget_reserve(
     return reservation
 
 
+# Adds each delta to its counter in one round trip to Redis (a script: the commands run back to back, atomic
+# per key) and returns the new values, nil for a counter that does not exist (not seeded yet).
+_INCR_SCRIPT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then out[i] = redis.call('INCRBY', key, ARGV[i]) else out[i] = false end
+end
+return out
+"""
+
+
+def _incr_many(deltas: dict[str, int]) -> dict[str, int | None]:
+    """Add each delta to its counter; None for a counter missing from the cache (nothing added to it)."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        keys = [backend.make_and_validate_key(key) for key in deltas]
+        client = backend._cache.get_client(None, write=True)
+        values: list[Any] = client.eval(  # type: ignore[assignment]
+            _INCR_SCRIPT, len(keys), *keys, *(str(delta) for delta in deltas.values())
+        )
+        return {key: None if value is None else int(value) for key, value in zip(deltas, values, strict=True)}
+    out: dict[str, int | None] = {}
+    for key, delta in deltas.items():  # other backends (the local demo's memory): incr is atomic per key
+        try:
+            out[key] = backend.incr(key, delta)
+        except ValueError:
+            out[key] = None
+    return out
+
+
 def _reserve(*, reservation: Reservation, caps: list[Cap]) -> None:
     day = reservation.day
-    seeds: dict[int | None, Spent] = {}
-    for cap in caps:
-        key = _key(purpose=cap.purpose, day=day, lead_id=cap.lead_id, unit=cap.unit)
-        if key not in cache:
+    planned = [
+        (
+            cap,
+            _key(purpose=cap.purpose, day=day, lead_id=cap.lead_id, unit=cap.unit),
+            reservation.estimate_tokens if cap.unit == "tokens" else reservation.estimate_micros,
+        )
+        for cap in caps
+    ]
+    values = _incr_many({key: amount for _, key, amount in planned})
+    missing = [(cap, key, amount) for cap, key, amount in planned if values[key] is None]
+    if missing:  # the first turn of the day (or of the lead's day): seed from the reply rows, then add
+        seeds: dict[int | None, Spent] = {}
+        for cap, key, _ in missing:
             if cap.lead_id not in seeds:
                 seeds[cap.lead_id] = selectors.agent_spent_on(day=day, lead_id=cap.lead_id)
             _seed(key=key, unit=cap.unit, spent=seeds[cap.lead_id])
-        amount = reservation.estimate_tokens if cap.unit == "tokens" else reservation.estimate_micros
-        value = cache.incr(key, amount)
-        reservation.keys.append((key, cap.unit))
-        if value > cap.limit:
+        values.update(_incr_many({key: amount for _, key, amount in missing}))
+    reservation.keys = [(key, cap.unit) for cap, key, _ in planned if values[key] is not None]
+    for cap, key, amount in planned:
+        value = values[key]
+        if value is not None and value > cap.limit:
             budget_release(reservation=reservation)
             raise BudgetExceeded(Refusal(cap=cap, spent=value - amount))
 
@@ -214,9 +256,7 @@ def budget_settle(
         "usd": used_micros - reservation.estimate_micros,
     }
     try:
-        for key, unit in reservation.keys:
-            if deltas[unit]:
-                cache.incr(key, deltas[unit])
+        _incr_many({key: deltas[unit] for key, unit in reservation.keys if deltas[unit]})
     except Exception:
         logger.exception("budget: could not settle a reservation")
 

@@ -41,6 +41,7 @@ from agent import (
     budget,
     contact_token,
     contract,
+    credit_once,
     dedupe,
     guard,
     llm,
@@ -231,11 +232,14 @@ def _inbound_store(*, inbound: InboundMessage, at: datetime, savepoint: bool) ->
             at=at,
             existing=conversation.lead if conversation is not None else None,
             custom_fields=inbound.custom_fields,
+            defer_touch=True,
         )
         conversation = lead_services.conversation_open_or_create(
-            lead=lead, channel=lead.channel, at=at, existing=conversation
+            lead=lead, channel=lead.channel, at=at, existing=conversation, defer_touch=True
         )
         conversation.lead = lead
+        # Stamped with the message's insert (one statement on PostgreSQL), not by two updates of their own.
+        touch = lead_services.Touch(lead_id=lead.pk, conversation_id=conversation.pk, at=at)
         history = lead_selectors.message_history(
             conversation_id=conversation.pk, limit=settings.AGENT_MAX_HISTORY_MESSAGES
         )
@@ -244,6 +248,7 @@ def _inbound_store(*, inbound: InboundMessage, at: datetime, savepoint: bool) ->
                 history=history, text=inbound.text, attachment_url=inbound.attachment_url, at=at
             )
             if earlier is not None:
+                lead_services.inbound_touch(touch=touch)
                 reply = next((m for m in history if m.in_reply_to_id == earlier.pk), None)
                 return StoredInbound(lead, conversation, earlier, False, history, reply)
         message, created = lead_services.message_record_inbound(
@@ -253,6 +258,7 @@ def _inbound_store(*, inbound: InboundMessage, at: datetime, savepoint: bool) ->
             savepoint=savepoint,
             attachment_url=inbound.attachment_url,
             attachment_kind=inbound.attachment_kind,
+            touch=touch,
         )
         reply = None if created else lead_selectors.message_agent_reply(inbound_id=message.pk)
         restricted = contact_token.contact_token_turn(
@@ -588,6 +594,11 @@ def turn_apply(
     status = DeliveryStatus.DRAFT if lead_assignment.lead_draft_mode(lead=lead) else DeliveryStatus.PENDING
     qualified_at = None
     has_effects = bool(answer.lead_fields) or answer.handoff or _qualifies(decision=answer, lead=lead)
+    # The webhook carries a plain reply in its own body: stored already claimed for it (or superseded if a
+    # person took the lead over meanwhile), in the insert's statement: no claim and no takeover check after.
+    born_claimed = (
+        channel is DeliveryChannel.DYNAMIC_BLOCK and status == DeliveryStatus.PENDING and not has_effects
+    )
     # Without effects the reply's own insert is the whole write: no outer transaction (two statements less).
     with transaction.atomic() if has_effects else nullcontext():
         reply, created = lead_services.message_record_agent_reply(
@@ -600,10 +611,16 @@ def turn_apply(
             completion_tokens=result.completion_tokens,
             latency_ms=result.latency_ms,
             error=decision.note,
+            claim_for_lead_id=lead.pk if born_claimed else None,
         )
         if not created:
             return AppliedTurn(reply=reply, created=False, version_id=None, lead_id=lead.pk, actions=[])
-        example_uses_record(message_id=reply.pk, examples=decision.examples)
+        try:
+            example_uses_record(message_id=reply.pk, examples=decision.examples)
+        except Exception:
+            if born_claimed:  # this body will not carry it: pending again, so the sweep delivers it
+                reply_release(message_id=reply.pk)
+            raise
         metrics.record_tokens(
             model=result.model,
             prompt_version=decision.version.version,
@@ -663,6 +680,9 @@ def turn_supersede(*, applied: AppliedTurn, decision: TurnDecision) -> bool:
     """
     if not applied.created or decision.reply.handoff:
         return False
+    if applied.reply.delivery_status in (DeliveryStatus.UNKNOWN, DeliveryStatus.SUPERSEDED):
+        # Stored claimed for the webhook's body: the takeover was checked by the insert itself (turn_apply).
+        return applied.reply.delivery_status == DeliveryStatus.SUPERSEDED
     return lead_assignment.message_supersede_if_taken_over(
         message_id=applied.reply.pk, lead_id=applied.lead_id
     )
@@ -790,7 +810,8 @@ def turn_deliver(*, applied: AppliedTurn, lead: Lead, channel: DeliveryChannel) 
         if not applied.created:
             # The retry sweep answered first (a very slow request); it delivers its own reply.
             return TurnOutcome(state=TurnState.IN_PROGRESS, reply=applied.reply)
-        if not lead_services.message_claim_delivery(
+        born_claimed = applied.reply.delivery_status == DeliveryStatus.UNKNOWN  # by turn_apply, for this body
+        if not born_claimed and not lead_services.message_claim_delivery(
             message_id=applied.reply.pk, attempts=applied.reply.attempts
         ):
             # A retry of this message already carries it (turn_replay).
@@ -851,7 +872,12 @@ def turn_credit(*, applied: AppliedTurn) -> None:
     """
     if not applied.created or applied.version_id is None:
         return
-    enqueue_on_commit(prompt_tasks.record_reply, applied.reply.pk)
+    # Once per (version, conversation) and release in this process: later replies add nothing the figures
+    # read, and skip the broker round trip (agent/credit_once.py).
+    if credit_once.credit_needed(
+        version_id=applied.version_id, conversation_id=applied.reply.conversation_id
+    ):
+        enqueue_on_commit(prompt_tasks.record_reply, applied.reply.pk)
     if applied.learned:
         manychat_delivery.lead_learned_sync(
             lead_id=applied.lead_id, qualified=applied.qualified_at is not None

@@ -255,6 +255,9 @@ AGENT_REPLY_DEADLINE_SECONDS = env_float("AGENT_REPLY_DEADLINE_SECONDS", 8.0)
 # accept time). A webhook turn with less than this left before it goes the async way at once (answered later
 # through sendContent) instead of starting a model call that cannot finish in time.
 AGENT_MIN_MODEL_SECONDS = env_float("AGENT_MIN_MODEL_SECONDS", 2.0)
+# The running experiment / active version are kept this long in each process (prompts/live.py; a release
+# stamp in the shared cache invalidates them at once on every worker). 0 reads them on every turn.
+PROMPT_LIVE_CACHE_SECONDS = env_float("PROMPT_LIVE_CACHE_SECONDS", 5.0)
 AGENT_ASYNC_MODE = env_bool("AGENT_ASYNC_MODE", False)
 AGENT_HOLDING_TEXT = env_str("AGENT_HOLDING_TEXT", "")
 AGENT_FALLBACK_TEXT = env_str(

@@ -7,3 +7,7 @@ import os
 os.environ.setdefault("DJANGO_DEBUG", "1")
 
 from config.settings import *  # noqa: E402, F403
+
+# Tests switch versions behind the services' back (factories): no in-process copy of the live release
+# (prompts/live.py); its own tests turn it on.
+PROMPT_LIVE_CACHE_SECONDS = 0.0

@@ -1,9 +1,11 @@
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from config.errors import Conflict, NotFound
@@ -185,12 +187,16 @@ def lead_upsert_from_manychat(
     at: Any,
     existing: Lead | None = None,
     custom_fields: dict[str, Any] | None = None,
+    defer_touch: bool = False,
 ) -> Lead:
     """Find or create the lead for a subscriber, refresh what ManyChat told us, stamp last_message_at.
 
     Race-safe: two first messages at once both end up with the one row (get_or_create retries the read
     after losing the insert race on the unique subscriber id). Empty incoming values never erase data.
     ManyChat custom fields with a value are kept in qualification_data["manychat_fields"].
+
+    With defer_touch, an existing lead whose only change is the stamp is not written here: the caller stamps
+    it with the message's insert (message_record_inbound's `touch`, one statement on PostgreSQL).
     """
     fields = {k: v for k, v in (custom_fields or {}).items() if v not in (None, "")}
     lead = existing
@@ -210,6 +216,9 @@ def lead_upsert_from_manychat(
         changes["channel"] = channel
     known = (lead.qualification_data or {}).get("manychat_fields") or {}
     if not fields or {**known, **fields} == known:
+        if defer_touch and set(changes) == {"last_message_at", "updated_at"}:
+            lead.last_message_at = at
+            return lead
         Lead.objects.filter(pk=lead.pk).update(**changes)
     else:
         # The row we were given may be stale: the agent merges the facts it learns into the same JSON
@@ -225,8 +234,11 @@ def lead_upsert_from_manychat(
     return lead
 
 
-def conversation_open_or_create(*, lead: Lead, channel: str, at: Any, existing: Any = None) -> Any:
-    """The lead's open conversation (one at most, a partial unique index holds it), touched at `at`."""
+def conversation_open_or_create(
+    *, lead: Lead, channel: str, at: Any, existing: Any = None, defer_touch: bool = False
+) -> Any:
+    """The lead's open conversation (one at most, a partial unique index holds it), touched at `at`
+    (with defer_touch, an existing one is stamped by the caller: message_record_inbound's `touch`)."""
     from django.db import IntegrityError
 
     from leads.models import Conversation, ConversationStatus
@@ -242,9 +254,54 @@ def conversation_open_or_create(*, lead: Lead, channel: str, at: Any, existing: 
                     )
             except IntegrityError:
                 conversation = Conversation.objects.get(lead=lead, status=ConversationStatus.OPEN)
-    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=at)
+    if not defer_touch:
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=at)
     conversation.last_message_at = at
     return conversation
+
+
+@dataclass(frozen=True)
+class Touch:
+    """Stamp the lead and its conversation with the time of the message being stored."""
+
+    lead_id: int
+    conversation_id: int
+    at: Any
+
+
+def inbound_touch(*, touch: Touch) -> None:
+    """The lead's and the conversation's last_message_at (the ORM way: two statements)."""
+    from leads.models import Conversation
+
+    Lead.objects.filter(pk=touch.lead_id).update(last_message_at=touch.at, updated_at=timezone.now())
+    Conversation.objects.filter(pk=touch.conversation_id).update(last_message_at=touch.at)
+
+
+def _insert_returning_pk(
+    *, obj: Any, before: str = "", before_params: Sequence[Any] = (), returning: Sequence[str] = ()
+) -> None:
+    """INSERT `obj` as the ORM would, with `before` (a WITH clause of data-modifying CTEs) in front, in one
+    statement (PostgreSQL): one round trip for the insert and the updates that go with it. The fields named
+    in `returning` (computed by expressions in the insert) are read back onto `obj`."""
+    from django.db import connection
+    from django.db.models.sql import InsertQuery
+
+    meta = obj._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
+    query = InsertQuery(type(obj))
+    query.insert_values(fields, [obj])
+    compiler = query.get_compiler(connection=connection)
+    read_back = [meta.get_field(name) for name in returning]
+    compiler.returning_fields = [meta.pk, *read_back]
+    ((sql, params),) = compiler.as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"{before} {sql}", [*before_params, *params])
+        row = cursor.fetchone()
+    obj.pk = row[0]
+    for field, value in zip(read_back, row[1:], strict=True):
+        setattr(obj, field.attname, value)
+    obj._state.adding = False
+    obj._state.db = connection.alias
 
 
 def message_record_inbound(
@@ -255,17 +312,33 @@ def message_record_inbound(
     savepoint: bool = True,
     attachment_url: str = "",
     attachment_kind: str = "",
+    touch: Touch | None = None,
 ) -> tuple[Any, bool]:
     """Store a lead's message once per dedupe key. Returns (message, created); a repeat returns the first.
 
     With savepoint=False a repeat raises IntegrityError and breaks the caller's transaction, which must
-    then be retried whole (two round trips fewer on the hot path when repeats are rare).
+    then be retried whole (two round trips fewer on the hot path when repeats are rare). With `touch`, the
+    lead and the conversation are stamped too: on PostgreSQL in the insert's own statement.
     """
     from django.db import IntegrityError
 
     from leads.models import Message, MessageRole
 
     fields = {"attachment_url": attachment_url, "attachment_kind": attachment_kind}  # a voice note, image...
+    if not savepoint and touch is not None and connection.vendor == "postgresql":
+        message = Message(
+            conversation=conversation, role=MessageRole.LEAD, text=text, dedupe_key=dedupe_key, **fields
+        )
+        _insert_returning_pk(
+            obj=message,
+            before="WITH lead_touch AS (UPDATE leads SET last_message_at = %s, updated_at = %s "
+            "WHERE id = %s), conversation_touch AS (UPDATE conversations SET last_message_at = %s "
+            "WHERE id = %s)",
+            before_params=[touch.at, timezone.now(), touch.lead_id, touch.at, touch.conversation_id],
+        )
+        return message, True
+    if touch is not None:
+        inbound_touch(touch=touch)
     if not savepoint:
         message = Message.objects.create(
             conversation=conversation, role=MessageRole.LEAD, text=text, dedupe_key=dedupe_key, **fields
@@ -281,6 +354,9 @@ def message_record_inbound(
     return message, True
 
 
+SUPERSEDED_NOTE = "A person took the lead over before this reply was sent."
+
+
 def message_record_agent_reply(
     *,
     inbound: Any,
@@ -292,10 +368,16 @@ def message_record_agent_reply(
     completion_tokens: int | None = None,
     latency_ms: int | None = None,
     error: str = "",
+    claim_for_lead_id: int | None = None,
 ) -> tuple[Any, bool]:
     """Store the agent's one reply to an inbound message and mark the turn answered.
 
     `error` notes what a check refused in the model's answer (the stored text is then what was sent).
+
+    With `claim_for_lead_id` (the webhook, which carries the reply in its own body) the reply is stored
+    already claimed for that delivery (`unknown`, attempt 1: message_claim_delivery's state), unless a person
+    has taken the lead over by then: then it is stored superseded, never to be sent (the takeover lock,
+    read fresh in the same statement). Its delivery_status says which.
 
     A partial unique index allows one agent reply per inbound message, so a retried or concurrent turn
     gets (existing reply, False) instead of answering twice.
@@ -304,24 +386,55 @@ def message_record_agent_reply(
 
     from leads.models import DeliveryStatus, Message, MessageRole
 
+    status: Any = delivery_status
+    attempts: Any = 0
+    note: Any = error[:2000]
+    if claim_for_lead_id is not None:
+        taken_over = models.Exists(Lead.objects.filter(pk=claim_for_lead_id, taken_over_at__isnull=False))
+
+        def unless_taken_over(superseded: Any, claimed: Any) -> Any:
+            return models.Case(
+                models.When(taken_over, then=models.Value(superseded)), default=models.Value(claimed)
+            )
+
+        status = unless_taken_over(DeliveryStatus.SUPERSEDED.value, DeliveryStatus.UNKNOWN.value)
+        attempts = unless_taken_over(0, 1)
+        note = unless_taken_over(SUPERSEDED_NOTE, error[:2000])
+    reply = Message(
+        conversation_id=inbound.conversation_id,
+        role=MessageRole.AGENT,
+        text=text,
+        in_reply_to=inbound,
+        prompt_version_id=prompt_version_id,
+        delivery_status=status,
+        attempts=attempts,
+        model=model[:100],
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_ms=latency_ms,
+        error=note,
+    )
+    computed = ["delivery_status", "attempts", "error"] if claim_for_lead_id is not None else []
     try:
-        with transaction.atomic():
-            reply = Message.objects.create(
-                conversation_id=inbound.conversation_id,
-                role=MessageRole.AGENT,
-                text=text,
-                in_reply_to=inbound,
-                prompt_version_id=prompt_version_id,
-                delivery_status=delivery_status,
-                model=model[:100],
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                latency_ms=latency_ms,
-                error=error[:2000],
-            )
-            Message.objects.filter(pk=inbound.pk).update(
-                delivery_status=DeliveryStatus.ANSWERED, attempts=models.F("attempts") + 1, error=""
-            )
+        if connection.vendor == "postgresql":
+            # One statement: the reply and the turn marked answered stand or fall together (a second reply
+            # to the message fails the whole statement on the unique index), one round trip.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                _insert_returning_pk(
+                    obj=reply,
+                    before="WITH answered AS (UPDATE messages SET delivery_status = %s, "
+                    "attempts = attempts + 1, error = '' WHERE id = %s)",
+                    before_params=[DeliveryStatus.ANSWERED.value, inbound.pk],
+                    returning=computed,
+                )
+        else:
+            with transaction.atomic():
+                reply.save(force_insert=True)
+                Message.objects.filter(pk=inbound.pk).update(
+                    delivery_status=DeliveryStatus.ANSWERED, attempts=models.F("attempts") + 1, error=""
+                )
+            if computed:
+                reply.refresh_from_db(fields=computed)
     except IntegrityError:
         return Message.objects.get(in_reply_to=inbound, role=MessageRole.AGENT), False
     return reply, True

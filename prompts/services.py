@@ -10,6 +10,7 @@ from leads import roles
 from leads import selectors as lead_selectors
 from leads.models import Message, MessageRole
 from leads.services import activity_record
+from prompts.live import live_bump
 from prompts.models import PromptVersion, PromptVersionConversation
 
 
@@ -172,6 +173,7 @@ def _activate_once(*, version_id: int, user: Any) -> tuple[PromptVersion, Prompt
         PromptVersion.objects.filter(pk=version_id).update(
             is_active=True, activated_at=now, activated_by=user if user.is_authenticated else None
         )
+        live_bump()  # every worker's turn rereads the active version (prompts/live.py)
         activity_record(
             verb="prompt.activated",
             actor=user,

@@ -20,6 +20,7 @@ from config.errors import Conflict, NotFound
 from leads import roles
 from leads.selectors import users_with_permission
 from leads.services import activity_record, notification_notify
+from prompts import live as prompt_live
 from prompts import services as prompt_services
 from prompts.models import PromptVersion
 from prompts.releases import selectors, stats
@@ -215,6 +216,7 @@ def version_flag_unsupported_params(*, version_id: int, params: list[str]) -> li
         if added:
             version.unsupported_params = known + added
             version.save(update_fields=["unsupported_params"])
+            prompt_live.live_bump()  # the cached version object carries its parameters
             activity_record(
                 verb="prompt.params_unsupported", data={"version_id": version_id, "params": added}
             )
@@ -419,6 +421,7 @@ def _experiment_end_running(*, user: Any, status: str, reason: str) -> Experimen
     running.ended_at = timezone.now()
     running.ended_by = _actor(user)
     running.save(update_fields=["status", "ended_at", "ended_by"])
+    prompt_live.live_bump()
     activity_record(
         verb=f"release.experiment_{status}",
         actor=user,
@@ -452,6 +455,7 @@ def experiment_start(
             )
     except IntegrityError as exc:
         raise Conflict("An experiment is already running: promote or stop it first.") from exc
+    prompt_live.live_bump()
     activity_record(
         verb="release.experiment_started",
         actor=user,
@@ -488,6 +492,7 @@ def experiment_promote(*, experiment: Experiment, user: Any) -> Experiment:
     experiment.ended_at = timezone.now()
     experiment.ended_by = _actor(user)
     experiment.save(update_fields=["status", "ended_at", "ended_by"])
+    prompt_live.live_bump()
     prompt_services.prompt_version_activate(version=experiment.treatment, user=user)
     activity_record(
         verb="release.experiment_promoted",
@@ -513,6 +518,7 @@ def experiment_stop(*, experiment: Experiment, user: Any, reason: str = "") -> E
     experiment.ended_at = timezone.now()
     experiment.ended_by = _actor(user)
     experiment.save(update_fields=["status", "ended_at", "ended_by"])
+    prompt_live.live_bump()
     activity_record(
         verb="release.experiment_stopped",
         actor=user,
@@ -532,12 +538,24 @@ def experiment_stop(*, experiment: Experiment, user: Any, reason: str = "") -> E
     return experiment
 
 
+def _live_read() -> prompt_live.LiveRelease:
+    experiment = selectors.experiment_running()
+    active = None if experiment is not None else selectors.active_version_for_agent()
+    return prompt_live.LiveRelease(experiment=experiment, active=active)
+
+
+def _live() -> tuple[Experiment | None, PromptVersion | None]:
+    """The running experiment, else the active version: kept briefly in process (prompts/live.py)."""
+    live = prompt_live.live_release(read=_live_read)
+    return live.experiment, live.active
+
+
 def release_version_for_lead(*, lead_id: int | None, lead_key: str) -> PromptVersion | None:
     """The version that answers this lead: the active one, or, while an experiment runs, the arm the lead's
     hash puts it in (sticky: the same on every worker and after a restart). The agent's turn calls this."""
-    experiment = selectors.experiment_running()
+    experiment, active = _live()
     if experiment is None:
-        return selectors.active_version_for_agent()
+        return active
     arm = (
         Arm.B
         if stats.in_treatment(
