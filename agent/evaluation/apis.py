@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -101,7 +101,12 @@ class PromptVersionEvaluateApi(APIView):
     @extend_schema(
         operation_id="prompt_version_evaluate",
         request=InputSerializer,
-        responses={202: EvaluationRunSerializer},
+        responses={
+            202: EvaluationRunSerializer,
+            409: OpenApiResponse(
+                description='Today\'s evaluation cap is reached: {"budget": [the cap named]}.'
+            ),
+        },
     )
     def post(self, request, version_id: int):
         version = PromptVersion.objects.filter(pk=version_id).first()

@@ -5,7 +5,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -257,7 +257,16 @@ class PromptVersionRehearseApi(APIView):
         scenario_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
         tags = serializers.ListField(child=serializers.CharField(), required=False)
 
-    @extend_schema(operation_id="prompt_version_rehearse", request=InputSerializer, responses={202: dict})
+    @extend_schema(
+        operation_id="prompt_version_rehearse",
+        request=InputSerializer,
+        responses={
+            202: dict,
+            409: OpenApiResponse(
+                description='Today\'s rehearsal cap is reached: {"budget": [the cap named]}.'
+            ),
+        },
+    )
     def post(self, request, version_id: int):
         version = PromptVersion.objects.filter(pk=version_id).first()
         if version is None:
