@@ -280,3 +280,53 @@ def test_notified_people_hold_the_change_lead_permission(
     webhook(flat_body())
     assert Notification.objects.filter(recipient=operator, verb="agent.budget_handoff").exists()
     assert not Notification.objects.filter(recipient=viewer).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_webhook_turns_cannot_both_take_the_last_slice_of_the_money_cap(
+    active_prompt, fake_openai, settings
+):
+    """Two leads write at the same moment; the money cap holds one call's estimate and a half. Whichever
+    turn reserves first goes to the model (slow, so both are in flight together); the other is handed to a
+    person. The real spend stays under the cap: never both calls."""
+    import json
+
+    from django.db import connection as db_connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.agent.conftest import SECRET
+
+    settings.AGENT_MODEL_PRICES = {"fake-gpt": (Decimal("0.15"), Decimal("0.60"))}
+    settings.OPENAI_MODEL = "fake-gpt"
+    estimate = budget._estimate(tokens=settings.AGENT_TURN_ESTIMATE_TOKENS, model="fake-gpt")
+    settings.AGENT_DAILY_USD_CAP = float(Decimal(estimate * 3 // 2) / 1_000_000)
+    fake_openai.reply_with({"reply": "From the model.", "qualified": False}, delay=1.5)
+    barrier = threading.Barrier(2)
+    answers: dict[str, list[str]] = {}
+
+    def write(subscriber_id: str) -> None:
+        try:
+            barrier.wait()
+            response = Client().post(
+                reverse("webhooks:manychat"),
+                data=json.dumps(flat_body(subscriber_id=subscriber_id)),
+                content_type="application/json",
+                HTTP_X_WEBHOOK_SECRET=SECRET,
+            )
+            answers[subscriber_id] = texts(response)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=write, args=(sid,)) for sid in ("7001", "7002")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(answers.values()) == sorted([["From the model."], [settings.AGENT_BUDGET_HANDOFF_TEXT]])
+    assert fake_openai.calls == 1
+    handed = Lead.objects.get(needs_human=True)
+    assert "AGENT_DAILY_USD_CAP" in handed.handoff_reason
+    spent = spend_selectors.agent_spent_on(day=timezone.localdate())
+    assert 0 < spent.micros <= estimate * 3 // 2  # under the cap: one call, at its real price
