@@ -804,7 +804,7 @@ def turn_deliver(*, applied: AppliedTurn, lead: Lead, channel: DeliveryChannel) 
     """The one step where the two places differ: the answer goes back in the body, or out by sendContent."""
     if applied.created and applied.reply.delivery_status == DeliveryStatus.DRAFT:
         # Draft mode: a person sends, edits or discards it in the inbox; ManyChat gets an empty answer.
-        lead_assignment.lead_mark_waiting(lead_id=lead.pk, at=applied.reply.created_at)
+        inbox_drafts.draft_waiting(lead=lead, draft=applied.reply)
         return TurnOutcome(state=TurnState.DRAFTED, reply=applied.reply)
     if channel is DeliveryChannel.DYNAMIC_BLOCK:
         if not applied.created:

@@ -23,7 +23,8 @@ from config.enqueue import enqueue_on_commit
 from config.errors import Conflict, NotFound
 from leads import assignment, roles
 from leads.models import DeliveryStatus, Lead, Message
-from leads.services import activity_record
+from leads.selectors import users_with_permission
+from leads.services import activity_record, notification_notify
 from training import candidates
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,20 @@ def _locked_draft(*, draft_id: int, lead: Lead | None) -> Message:
         label = labels.get(draft.delivery_status, "sent")
         raise Conflict(f"This draft was already {label}.", field="draft_id")
     return draft
+
+
+def draft_waiting(*, lead: Lead, draft: Message) -> None:
+    """A new draft: the lead waits for a person from now; the people who work leads are told once per wait."""
+    with transaction.atomic():
+        if not assignment.lead_mark_waiting(lead_id=lead.pk, at=draft.created_at):
+            return
+        notification_notify(
+            recipients=users_with_permission(perm=roles.PERM_CHANGE_LEAD),
+            verb="inbox.draft_waiting",
+            message=f"A draft for {lead.display_name} waits for you: {draft.text}"[:500],
+            target=lead,
+            url=f"/dashboard/inbox/{lead.pk}/",
+        )
 
 
 @transaction.atomic

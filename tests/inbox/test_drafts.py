@@ -8,7 +8,7 @@ from django.db import connection
 
 from agent.inbox import drafts
 from config.errors import Conflict, NotFound
-from leads.models import DeliveryStatus, Lead, Message, MessageRole
+from leads.models import DeliveryStatus, Lead, Message, MessageRole, Notification
 from tests.factories import LeadFactory
 from training.models import CorrectionCandidate
 
@@ -29,7 +29,15 @@ def _draft_for(webhook, subscriber_id: str, text: str = "How much is the coachin
     [(True, None, True), (False, True, True), (True, False, False), (False, None, False)],
 )
 def test_the_lead_setting_overrides_the_team_default(
-    webhook, settings, fake_openai, fake_manychat, prompt_version, team_default, lead_setting, drafted
+    webhook,
+    settings,
+    operator,
+    fake_openai,
+    fake_manychat,
+    prompt_version,
+    team_default,
+    lead_setting,
+    drafted,
 ):
     settings.AGENT_DRAFT_MODE = team_default
     fake_openai.reply_with({"reply": DRAFTED, "qualified": False})
@@ -42,7 +50,11 @@ def test_the_lead_setting_overrides_the_team_default(
         assert body == []
         assert reply.delivery_status == DeliveryStatus.DRAFT
         assert reply.prompt_version_id == prompt_version.pk  # stamped with the version that wrote it
-        assert lead.waiting_since is not None  # it waits for a person in the inbox
+        assert lead.waiting_since is not None  # it waits for a person in the inbox, who is told once
+        assert (
+            Notification.objects.filter(verb="inbox.draft_waiting", target_object_id=str(lead.pk)).count()
+            == 1
+        )
     else:
         assert body == [DRAFTED]
         assert reply.delivery_status != DeliveryStatus.DRAFT
