@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -42,7 +42,7 @@ class LiveRelease:
 
 
 _lock = threading.Lock()
-_held: dict[str, object] = {"release": None, "stamp": None, "at": 0.0}
+_held: dict[str, Any] = {"release": None, "stamp": None, "at": 0.0}
 
 
 def _stamp() -> str | None:
@@ -91,7 +91,7 @@ def live_release(*, read) -> LiveRelease:
     with _lock:
         held = _held["release"]
         if held is not None and stamp is not None and stamp == _held["stamp"] and now - _held["at"] < ttl:
-            return held  # type: ignore[return-value]
+            return held
     if stamp is None:
         # No stamp yet (a fresh cache): set one, so a later bump or a cache flush is noticed.
         _stamp_new()

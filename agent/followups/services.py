@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agent import turn
+from agent import budget, turn
 from agent.followups import selectors
 from agent.followups.models import FollowUp, FollowUpStatus
 from agent.followups.rules import FollowUpConfig, Skip, followup_step_due, is_opt_out
@@ -29,6 +29,13 @@ logger = logging.getLogger(__name__)
 
 def _opt_out(text: str) -> bool:
     return is_opt_out(text=text, words=list(settings.FOLLOWUP_OPT_OUT_WORDS))
+
+
+def _draft_mode(lead: Lead) -> bool:
+    """Draft mode (a person sends every agent message, agent/inbox/drafts.py): no follow-up goes out unasked.
+    The team's AGENT_DRAFT_MODE, unless the lead has its own setting."""
+    own = getattr(lead, "draft_mode", None)
+    return bool(getattr(settings, "AGENT_DRAFT_MODE", False)) if own is None else bool(own)
 
 
 def _record_opt_outs(facts: list[selectors.LeadFacts], now: datetime) -> None:
@@ -86,6 +93,8 @@ def followup_send(*, lead_id: int, now: datetime | None = None) -> FollowUpOutco
     step = followup_step_due(timeline=facts.timeline, now=now, config=config)
     if isinstance(step, Skip):
         return FollowUpOutcome(state=step.value)
+    if _draft_mode(facts.lead):
+        return FollowUpOutcome(state="draft_mode")
     if (
         settings.FOLLOWUP_DAILY_CAP
         and selectors.followups_sent_since(since=now - timedelta(hours=24)) >= settings.FOLLOWUP_DAILY_CAP
@@ -107,7 +116,12 @@ def followup_send(*, lead_id: int, now: datetime | None = None) -> FollowUpOutco
     history = lead_selectors.message_history(
         conversation_id=facts.conversation_id, limit=settings.AGENT_MAX_HISTORY_MESSAGES
     )
+    try:  # the agent's daily caps (agent/budget.py), as for a turn: over one, the step is skipped, never sent
+        reservation = budget.budget_reserve(purpose=budget.Purpose.AGENT, lead_id=lead_id)
+    except budget.BudgetExceeded as refused:
+        return _close(followup, FollowUpStatus.SKIPPED, f"budget_cap: {refused.message}")
     decision = turn.turn_decide(lead=lead, history=history, text=settings.FOLLOWUP_INSTRUCTION, deadline=None)
+    turn.turn_budget_settle(reservation=reservation, decision=decision)
     if isinstance(decision, turn.TurnFailure):
         return _close(followup, FollowUpStatus.FAILED, f"failed: {decision.error}")
     FollowUp.objects.filter(pk=followup.pk).update(prompt_version=decision.version)

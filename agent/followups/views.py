@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
 from django.views import View
@@ -42,7 +42,7 @@ def _rate_row(rate: PassRate) -> dict[str, Any]:
 class FollowUpsScoringView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = roles.PERM_VIEW_EXAMPLES
 
-    def handle_no_permission(self) -> HttpResponse:
+    def handle_no_permission(self) -> HttpResponseRedirect:
         if self.request.user.is_authenticated:
             raise PermissionDenied("Your role may not view insights.")
         return super().handle_no_permission()

@@ -102,6 +102,13 @@ def test_no_follow_up_when_a_rule_says_no(change, state, silent_lead, settings, 
     assert not FollowUp.objects.exists()
 
 
+def test_no_follow_up_in_draft_mode(silent_lead, settings, fake_openai, fake_manychat):
+    settings.AGENT_DRAFT_MODE = True  # a person sends every agent message: nothing goes out unasked
+    lead, _ = silent_lead(hours_ago=5)
+    assert services.followup_send(lead_id=lead.pk).state == "draft_mode"
+    assert fake_manychat.sent_texts() == [] and fake_openai.calls == 0 and not FollowUp.objects.exists()
+
+
 def test_quiet_hours_are_the_leads_own_from_manychat(silent_lead, settings, fake_openai, fake_manychat):
     fake_openai.reply_with(FOLLOW)
     now = timezone.now()
