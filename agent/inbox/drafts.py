@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from agent import budget
 from config.enqueue import enqueue_on_commit
 from config.errors import Conflict, NotFound
 from leads import assignment, roles
@@ -150,12 +151,17 @@ def shadow_draft_write(*, message_id: int) -> Message | None:
     stored = turn.turn_load(message_id=message_id)
     if stored is None or stored.reply is not None or not shadow_wanted(lead=stored.lead):
         return None
+    reservation = turn.turn_budget(stored=stored)  # the agent's daily caps: over one, no shadow draft
+    if isinstance(reservation, budget.Refusal):
+        logger.info("inbox: no shadow draft for message %s: %s", message_id, reservation.reason)
+        return None
     decision = turn.turn_decide(
         lead=stored.model_lead,
         history=stored.model_history,
         text=attachments.model_text(message=stored.message),
         deadline=None,
     )
+    turn.turn_budget_settle(reservation=reservation, decision=decision)
     if isinstance(decision, turn.TurnFailure):
         logger.info("inbox: no shadow draft for message %s: %s", message_id, decision.error)
         return None
