@@ -59,7 +59,10 @@ def test_a_returning_leads_turn_is_at_most_six_statements(webhook, prompt, fake_
         response = webhook(flat_body(text="second"))
     assert [m["text"] for m in response.json()["content"]["messages"]] == ["Thanks! How can I help?"]
     sql = statements(captured)
-    assert len(sql) <= 6, "\n".join(s[:160] for s in sql)
+    # PostgreSQL folds the stamps into the message's insert and the turn's "answered" into the reply's;
+    # other databases take the ORM's separate statements (and read the claimed reply back).
+    expected = {"postgresql": 6, "sqlite": 10}[connection.vendor]
+    assert len(sql) == expected, "\n".join(s[:160] for s in sql)
     # What the turn wrote is all there: the message, its reply, the turn answered, the stamps.
     inbound = Message.objects.filter(role=MessageRole.LEAD).latest("id")
     reply = Message.objects.get(in_reply_to=inbound, role=MessageRole.AGENT)
