@@ -214,6 +214,7 @@ def _draft_offline(*, conversation: Conversation, lines: list[dict[str, str]]) -
     }
 
 
+@budget.spend_as(purpose=budget.Purpose.REHEARSAL)  # the drafting call is rehearsal spend
 def scenario_draft_from_conversation(*, conversation: Conversation) -> ScenarioData:
     """The model drafts the persona, goal, opening and facts from the thread; nothing is saved (the person
     edits the draft before saving it). Offline, a plain draft is built from the thread itself."""
