@@ -42,6 +42,7 @@ DEFAULT_RUBRIC: list[dict[str, Any]] = [
     {"kind": "length_limit"},
     {"kind": "budget_before_price"},
     {"kind": "handoff_when_asked"},
+    {"kind": "offered_call"},
     {
         "kind": "judged",
         "name": "Helpful and honest",
@@ -146,25 +147,48 @@ class Transcript:
     version_id: int | None  # the version of the last agent reply
 
 
-def conversation_transcript(*, conversation: Conversation) -> Transcript:
-    """The conversation as the lead saw it, numbered by turn, with the agent's handoffs marked."""
-    history = lead_selectors.message_history(conversation_id=conversation.pk, limit=MAX_TRANSCRIPT_MESSAGES)
-    handoffs = list(
-        Activity.objects.filter(lead_id=conversation.lead_id, verb="lead.handed_off")
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
+def _near(at: Any, message: Message, following: Message | None) -> bool:
+    """An activity the turn that wrote `message` recorded (after the reply, before the next message)."""
+    return bool(
+        at >= message.created_at - timedelta(seconds=5) and (following is None or at <= following.created_at)
     )
+
+
+def conversation_transcript(*, conversation: Conversation) -> Transcript:
+    """The conversation as the lead saw it, numbered by turn, with the agent's handoffs and the turn that
+    qualified the lead marked (from the lead's activities), as the rehearsal's checks expect."""
+    history = lead_selectors.message_history(conversation_id=conversation.pk, limit=MAX_TRANSCRIPT_MESSAGES)
+    facts = list(
+        Activity.objects.filter(
+            lead_id=conversation.lead_id, verb__in=["lead.handed_off", "lead.status_changed"]
+        )
+        .order_by("created_at")
+        .values_list("verb", "created_at", "data")
+    )
+    handoffs = [at for verb, at, _ in facts if verb == "lead.handed_off"]
+    qualified = [
+        at
+        for verb, at, data in facts
+        if verb == "lead.status_changed"
+        and isinstance(data, dict)
+        and data.get("to") == "qualified"
+        and data.get("source", "agent") == "agent"
+    ]
     rows, by_turn, version_id = [], {}, None
     for turn, message in enumerate(history, start=1):
         following = history[turn] if turn < len(history) else None
-        handoff = message.role == MessageRole.AGENT and any(
-            at >= message.created_at - timedelta(seconds=5)
-            and (following is None or at <= following.created_at)
-            for at in handoffs
+        agent = message.role == MessageRole.AGENT
+        rows.append(
+            {
+                "turn": turn,
+                "role": message.role,
+                "text": message.text,
+                "handoff": agent and any(_near(at, message, following) for at in handoffs),
+                "qualified": agent and any(_near(at, message, following) for at in qualified),
+            }
         )
-        rows.append({"turn": turn, "role": message.role, "text": message.text, "handoff": handoff})
         by_turn[turn] = message
-        if message.role == MessageRole.AGENT and message.prompt_version_id:
+        if agent and message.prompt_version_id:
             version_id = message.prompt_version_id
     return Transcript(rows=rows, messages=by_turn, version_id=version_id)
 

@@ -42,6 +42,7 @@ def _scoring_settings(settings):
 
 def _at(message, when):
     Message.objects.filter(pk=message.pk).update(created_at=when)
+    message.created_at = when
     return message
 
 
@@ -184,3 +185,47 @@ def test_pass_rates_per_check_and_version_match_the_rows(fake_openai):
     today = figures.days[-1]
     assert today == timezone.localdate().isoformat()
     assert figures.series[QUESTIONS][-1] == pytest.approx(2 / 3)
+
+
+def test_the_transcript_marks_the_agents_handoff_and_qualification(fake_openai, settings):
+    """The rehearsal's checks read `handoff` and `qualified` on the agent's turns: taken from the lead's
+    activities recorded by the turn that wrote the reply."""
+    from leads import services as lead_services
+
+    judge(fake_openai, True)
+    settings.SCORING_RUBRIC = json.dumps([{"kind": "offered_call"}, {"kind": "handoff_when_asked"}])
+    conversation, reply = idle_conversation(agent_text="You qualify! Happy to help.")
+    lead_services.lead_set_status(lead=conversation.lead, status="qualified", reason="agent")
+    asked = _at(
+        MessageFactory(conversation=conversation, text="Can I talk to a real person?"),
+        timezone.now() - timedelta(hours=12, minutes=59),
+    )
+    _at(
+        AgentMessageFactory(conversation=conversation, in_reply_to=asked, text="Sure, connecting you now."),
+        timezone.now() - timedelta(hours=12, minutes=58),
+    )
+    lead_services.lead_flag_for_human(lead=conversation.lead, reason="asked", pause_bot=True)
+    # The activities happened "now"; move them to just after the replies they belong to.
+    from leads.models import Activity
+
+    Activity.objects.filter(verb="lead.status_changed").update(
+        created_at=reply.created_at + timedelta(seconds=1)
+    )
+    Activity.objects.filter(verb="lead.handed_off").update(
+        created_at=timezone.now() - timedelta(hours=12, minutes=58) + timedelta(seconds=1)
+    )
+    rows = services.conversation_transcript(conversation=conversation).rows
+    assert [(r["role"], r["qualified"], r["handoff"]) for r in rows] == [
+        ("lead", False, False),
+        ("agent", True, False),
+        ("lead", False, False),
+        ("agent", False, True),
+    ]
+    services.scoring_run_due()
+    score = ConversationScore.objects.get(conversation=conversation)
+    # Qualified on turn 2 and never offered a call; handed off when asked.
+    assert (score.passed, score.failed_turn) == (False, 2)
+    assert {c.kind: c.passed for c in ScoreCheck.objects.filter(score=score)} == {
+        "offered_call": False,
+        "handoff_when_asked": True,
+    }
