@@ -59,7 +59,7 @@ class LeadDetailView(LoginRequiredMixin, PermissionRequiredMixin, View):
         flags = training_example_flags_for_lead(lead_id=lead.pk)
         for message in transcript:
             message.training_flags = flags.get(message.pk, [])
-        spend = spend_selectors.lead_spend(lead_id=lead.pk)  # each reply's cost: from its row (spend_tags)
+        spend = spend_selectors.lead_spend_of(messages=transcript)  # the rows loaded: no query
         undo = _undoable_status_change(request, lead=lead)
         return render(
             request,

@@ -155,7 +155,9 @@ class ConversationView(LoginRequiredMixin, PermissionRequiredMixin, View):
                 "people": selectors.inbox_filter_choices()["people"],
                 "live_chat_url": getattr(lead, "live_chat_url", "") or "",
                 "poll_ms": int(settings.INBOX_POLL_SECONDS * 1000),
-                "spend": spend_selectors.lead_spend(lead_id=lead.pk),
+                "spend": spend_selectors.lead_spend_of(  # the thread holds every message: no query
+                    messages=[item.message for item in context["items"] if item.message is not None]
+                ),
                 "drafts_on": drafts.lead_drafts_on(lead=lead),
                 "team_drafts": settings.AGENT_DRAFT_MODE,
                 "shadow_mode": settings.AGENT_SHADOW_MODE,

@@ -104,6 +104,24 @@ def lead_spend(*, lead_id: int) -> LeadSpend:
         .annotate(n=Count("id"), p=Coalesce(Sum("prompt_tokens"), 0), c=Coalesce(Sum("completion_tokens"), 0))
         .order_by()
     )
+    return _lead_spend(rows)
+
+
+def lead_spend_of(*, messages: Iterable[Message]) -> LeadSpend:
+    """The same figure from a lead's messages already loaded (the lead page's transcript, the inbox
+    thread: every message of every conversation of the lead), grouped and priced the same way: no query."""
+    groups: dict[str, dict[str, Any]] = {}
+    for m in messages:
+        if m.role != MessageRole.AGENT:
+            continue
+        row = groups.setdefault(m.model or "", {"model": m.model or "", "n": 0, "p": 0, "c": 0})
+        row["n"] += 1
+        row["p"] += m.prompt_tokens or 0
+        row["c"] += m.completion_tokens or 0
+    return _lead_spend(groups.values())
+
+
+def _lead_spend(rows: Iterable[Mapping[str, Any]]) -> LeadSpend:
     replies = prompt = completion = 0
     usd = Decimal(0)
     unpriced: list[str] = []

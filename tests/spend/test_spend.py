@@ -85,6 +85,8 @@ def test_cost_per_conversation_matches_a_direct_sql_sum_in_one_query(django_asse
     ]
     assert sum(c.tokens for c in per_reply) == tokens
     assert sum(c.usd for c in per_reply if c.usd is not None) == usd
+    # The pages sum the rows they already loaded, to the same figure.
+    assert selectors.lead_spend_of(messages=Message.objects.filter(conversation__lead=lead)) == spend
 
 
 def _page_queries(client, url) -> int:
