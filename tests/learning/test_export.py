@@ -20,6 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _approved(**fields):
+    # A fixed feedback: a random sentence could contain the words the filters search for ("hi" in "this").
+    fields.setdefault("feedback", "Noted.")
     return TrainingExampleFactory(status="approved", **{DECIDED_AT: timezone.now()}, **fields)
 
 
