@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import timezone as dt_timezone
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -154,6 +155,11 @@ def _normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text).split())
 
 
+@lru_cache(maxsize=8)
+def _phrases(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(p for p in (_normalise(word) for word in words) if p)
+
+
 # Words that also mean something else ("para" is "for", "basta" "enough"): an opt-out only on their own.
 _ALONE_ONLY = {"para", "pare", "basta", "baja", "cancelar", "cancel", "end", "quit"}
 
@@ -166,7 +172,7 @@ def is_opt_out(*, text: str, words: list[str]) -> bool:
     said = _normalise(text)
     if not said:
         return False
-    phrases = [p for p in (_normalise(word) for word in words) if p]
+    phrases = _phrases(tuple(words))
     if said in phrases:
         return True
     if len(said.split()) > 4:

@@ -52,7 +52,7 @@ class FollowUpsScoringView(LoginRequiredMixin, PermissionRequiredMixin, View):
         comebacks = followup_comebacks_by_version(since=since)
         figures = scoring_figures(days=DAYS)
         overall = figures.passed / figures.conversations if figures.conversations else None
-        chart = {"days": figures.days, "series": figures.series}
+        chart = {"days": figures.days, "series": figures.series, "versions": figures.version_series}
         return render(
             request,
             "followups/followups_scoring.html",

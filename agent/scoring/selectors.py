@@ -68,6 +68,8 @@ class ScoringFigures:
     days: list[str]
     # per check name: the day's pass rate (None on a day without a verdict), for the chart
     series: dict[str, list[float | None]]
+    # per version ("v3"): the day's share of conversations that passed every check
+    version_series: dict[str, list[float | None]]
 
 
 def scoring_figures(*, days: int = 30, today: date | None = None) -> ScoringFigures:
@@ -106,6 +108,19 @@ def scoring_figures(*, days: int = 30, today: date | None = None) -> ScoringFigu
         day = row["day"].date() if isinstance(row["day"], datetime) else row["day"]
         by_day[row["name"]][day] = row["ok"] / row["n"]
     series = {name: [values.get(d) for d in day_list] for name, values in sorted(by_day.items())}
+    by_version: dict[str, dict[date, float]] = defaultdict(dict)
+    for vrow in (
+        scores.filter(passed__isnull=False)
+        .annotate(day=TruncDay("created_at"))
+        .values("prompt_version__version", "day")
+        .annotate(n=Count("id"), ok=Count("id", filter=Q(passed=True)))
+    ):
+        day = vrow["day"].date() if isinstance(vrow["day"], datetime) else vrow["day"]
+        label = f"v{vrow['prompt_version__version']}" if vrow["prompt_version__version"] else "no version"
+        by_version[label][day] = vrow["ok"] / vrow["n"]
+    version_series = {
+        label: [values.get(d) for d in day_list] for label, values in sorted(by_version.items())
+    }
     return ScoringFigures(
         conversations=total["n"] or 0,
         passed=total["ok"] or 0,
@@ -113,4 +128,5 @@ def scoring_figures(*, days: int = 30, today: date | None = None) -> ScoringFigu
         per_version=per_version,
         days=[d.isoformat() for d in day_list],
         series=series,
+        version_series=version_series,
     )

@@ -59,7 +59,7 @@ def test_figures_and_a_fixed_query_count(
         _scored(reply, passed=i % 3 != 0)
     client.force_login(make_user("viewer"))
     client.get(URL)  # warm the session and content types
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         response = client.get(URL)
     assert response.status_code == 200
     comebacks = response.context["comebacks"]

@@ -3,7 +3,7 @@ hours, window expiries) run through the follow-up rule as the beat would, every 
 
 What a follow-up may never do is checked from the timeline itself, not from the rule's own code: 0 sent
 outside the lead's 24-hour window, in its quiet hours, after a reply, a handoff, a pause, a takeover or an
-opt-out, and never more than the configured number per silence.
+opt-out, past the lead's daily message cap, and never more than the configured number per silence.
 """
 
 import random
@@ -122,6 +122,12 @@ def _violations(sim: Sim, config: FollowUpConfig) -> list[str]:
             problems.append(f"after a person wrote, at {at}")
         if at < anchor + config.delays[0]:
             problems.append(f"before the first delay at {at}")
+        day_ago = at - timedelta(hours=24)
+        sent_today = sum(1 for e in before if e.kind == "agent" and e.at >= day_ago) + sum(
+            1 for other, _, _ in sim.sent if day_ago <= other < at
+        )
+        if config.lead_daily_cap and sent_today >= config.lead_daily_cap:
+            problems.append(f"past the daily message cap ({sent_today}) at {at}")
         per_anchor[anchor] = per_anchor.get(anchor, 0) + 1
     if any(count > len(config.delays) for count in per_anchor.values()):
         problems.append(f"more than {len(config.delays)} follow-ups to one silence: {per_anchor}")
@@ -153,6 +159,7 @@ def test_one_thousand_random_timelines_never_break_a_rule():
     # The test is not vacuous: follow-ups went out, and every kind of refusal happened.
     assert sent_total > 300
     for reason in (
+        Skip.LEAD_DAILY_CAP,
         Skip.QUIET_HOURS,
         Skip.WINDOW_CLOSED,
         Skip.OPTED_OUT,

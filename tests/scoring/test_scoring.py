@@ -185,6 +185,9 @@ def test_pass_rates_per_check_and_version_match_the_rows(fake_openai):
     today = figures.days[-1]
     assert today == timezone.localdate().isoformat()
     assert figures.series[QUESTIONS][-1] == pytest.approx(2 / 3)
+    assert figures.version_series[f"v{v1.version}"][-1] == pytest.approx(1 / 2)
+    assert figures.version_series[f"v{v2.version}"][-1] == 1.0
+    assert figures.version_series[f"v{v1.version}"][0] is None  # a day without a score
 
 
 def test_the_transcript_marks_the_agents_handoff_and_qualification(fake_openai, settings):
