@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from leads import roles
 from leads import selectors as lead_selectors
-from leads.models import Message, MessageRole
+from leads.models import DRAFT_STATUSES, Message, MessageRole
 from leads.services import activity_record
 from prompts.live import live_bump
 from prompts.models import PromptVersion, PromptVersionConversation
@@ -18,6 +18,7 @@ def prompt_version_record_reply(*, message_id: int) -> int | None:
     """Credit the version that wrote an agent reply with the conversation it spoke in. Safe to repeat."""
     message = (
         Message.objects.filter(pk=message_id, role=MessageRole.AGENT, prompt_version__isnull=False)
+        .exclude(delivery_status__in=DRAFT_STATUSES)  # a draft counts once a person sends it as written
         .only("id", "conversation_id", "prompt_version_id", "created_at")
         .first()
     )
@@ -55,6 +56,7 @@ def prompt_version_record_qualification(*, lead_id: int, qualified_at: datetime)
             prompt_version__isnull=False,
             created_at__lte=qualified_at,
         )
+        .exclude(delivery_status__in=DRAFT_STATUSES)
         .order_by("-created_at", "-id")
         .only("id", "conversation_id", "prompt_version_id", "created_at")
         .first()
@@ -237,6 +239,7 @@ def prompt_figures_reconcile(*, limit: int = 500) -> dict[str, int]:
     """
     uncredited = (
         Message.objects.filter(role=MessageRole.AGENT, prompt_version__isnull=False)
+        .exclude(delivery_status__in=DRAFT_STATUSES)
         .exclude(
             Exists(
                 PromptVersionConversation.objects.filter(

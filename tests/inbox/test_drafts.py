@@ -403,3 +403,46 @@ def test_the_draft_mode_form_sets_the_lead(client, operator, viewer, drafted):
     client.post(url, {"draft_mode": "nonsense"})
     lead.refresh_from_db()
     assert lead.draft_mode is False
+
+
+def test_a_version_is_credited_for_a_draft_only_once_it_is_sent_as_written(
+    operator, drafted, fake_manychat, django_capture_on_commit_callbacks
+):
+    from prompts.models import PromptVersionConversation
+    from prompts.services import (
+        prompt_figures_reconcile,
+        prompt_version_record_qualification,
+        prompt_version_record_reply,
+    )
+
+    lead, _, draft = drafted
+    assert prompt_version_record_reply(message_id=draft.pk) is None
+    prompt_figures_reconcile()
+    assert prompt_version_record_qualification(lead_id=lead.pk, qualified_at=draft.created_at) is None
+    assert not PromptVersionConversation.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        drafts.inbox_draft_send(draft_id=draft.pk, user=operator, lead=lead)
+    credited = PromptVersionConversation.objects.get()
+    assert (credited.prompt_version_id, credited.conversation_id) == (
+        draft.prompt_version_id,
+        draft.conversation_id,
+    )
+
+
+def test_a_shadow_draft_is_never_credited(prompt_version):
+    from prompts.models import PromptVersionConversation
+    from prompts.services import prompt_figures_reconcile, prompt_version_record_qualification
+    from tests.factories import AgentMessageFactory, ConversationFactory, MessageFactory
+
+    lead = LeadFactory()
+    asked = MessageFactory(conversation=ConversationFactory(lead=lead), text="price?")
+    shadow = AgentMessageFactory(
+        conversation=asked.conversation,
+        in_reply_to=asked,
+        prompt_version=prompt_version,
+        delivery_status=DeliveryStatus.SHADOW,
+    )
+    prompt_figures_reconcile()
+    # A person qualifies the lead they handle: the shadow draft did not do it.
+    assert prompt_version_record_qualification(lead_id=lead.pk, qualified_at=shadow.created_at) is None
+    assert not PromptVersionConversation.objects.exists()
