@@ -162,6 +162,35 @@ def lead_qualifications_since(
     ]
 
 
+@dataclass(frozen=True)
+class LeadStatusChange:
+    activity_id: int
+    lead_id: int
+    status: str
+    at: datetime
+
+
+def lead_status_changes_after(
+    *, after_activity_id: int, before: datetime, limit: int = 500
+) -> list[LeadStatusChange]:
+    """Status changes recorded after activity `after_activity_id` and before `before`, in id order: a higher
+    app follows the funnel with a cursor (`before` leaves room for transactions still committing)."""
+    rows = (
+        Activity.objects.filter(
+            verb=ACTIVITY_STATUS_CHANGED,
+            lead__isnull=False,
+            pk__gt=after_activity_id,
+            created_at__lt=before,
+        )
+        .order_by("id")
+        .values_list("id", "lead_id", "data__to", "created_at")[:limit]
+    )
+    return [
+        LeadStatusChange(activity_id=pk, lead_id=lead_id, status=str(to or ""), at=at)
+        for pk, lead_id, to, at in rows
+    ]
+
+
 def conversation_open_for_subscriber(*, subscriber_id: str) -> Any:
     """The open conversation of a subscriber with its lead, in one query (None if either is missing)."""
     from leads.models import Conversation, ConversationStatus

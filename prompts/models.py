@@ -127,6 +127,12 @@ class PromptVersionConversation(models.Model):
     first_reply_at = models.DateTimeField()
     last_reply_at = models.DateTimeField()
     qualified_at = models.DateTimeField(null=True, blank=True)
+    # The other funnel steps, credited by the same rule (prompts/funnel): each set on at most one row of a
+    # conversation, the row of the version whose reply came just before the lead reached the step.
+    engaged_at = models.DateTimeField(null=True, blank=True)
+    booked_at = models.DateTimeField(null=True, blank=True)
+    won_at = models.DateTimeField(null=True, blank=True)
+    lost_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "prompt_version_conversations"
@@ -137,10 +143,56 @@ class PromptVersionConversation(models.Model):
                 condition=Q(qualified_at__isnull=False),
                 name="prompt_fact_one_qualifier",
             ),
+            *(
+                models.UniqueConstraint(
+                    fields=["conversation"],
+                    condition=Q(**{f"{step}_at__isnull": False}),
+                    name=f"prompt_fact_one_{step}",
+                )
+                for step in ("engaged", "booked", "won", "lost")
+            ),
+        ]
+        indexes = [
+            # Insights: the funnel of the conversations first answered in a range, from the index alone.
+            models.Index(
+                fields=["first_reply_at"],
+                include=[
+                    "prompt_version",
+                    "conversation",
+                    "engaged_at",
+                    "qualified_at",
+                    "booked_at",
+                    "won_at",
+                    "lost_at",
+                ],
+                name="prompt_fact_funnel_idx",
+            )
         ]
 
     def __str__(self) -> str:
         return f"v{self.prompt_version_id} in conversation {self.conversation_id}"
+
+
+class FunnelStep(models.TextChoices):
+    """The funnel steps a version is credited with (leads.LeadStatus.CONVERTED is "won")."""
+
+    ENGAGED = "engaged", "Engaged"
+    QUALIFIED = "qualified", "Qualified"
+    BOOKED = "booked", "Booked a call"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class FunnelCursor(models.Model):
+    """How far the funnel crediting has read the leads' status activities (one row, id 1)."""
+
+    last_activity_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "prompt_funnel_cursor"
+
+    def __str__(self) -> str:
+        return f"funnel credited up to activity {self.last_activity_id}"
 
 
 from prompts.catalog.models import *  # noqa: E402, F403 - the catalog (offers, FAQ, versions)

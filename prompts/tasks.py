@@ -2,6 +2,7 @@ from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
 from prompts import services
+from prompts.funnel import services as funnel_services
 
 
 @shared_task(
@@ -35,4 +36,7 @@ def record_qualification(lead_id: int, qualified_at: str) -> int | None:
 
 @shared_task(name="prompts.reconcile_figures", time_limit=300, soft_time_limit=280)
 def reconcile_figures(limit: int = 500) -> dict[str, int]:
-    return services.prompt_figures_reconcile(limit=limit)
+    figures = services.prompt_figures_reconcile(limit=limit)
+    # The funnel steps (booked, won, lost, ...) made since the last run, credited by the same rule.
+    figures["funnel_steps"] = funnel_services.funnel_reconcile(limit=limit)
+    return figures

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from prompts import apis, views
+from prompts.funnel.apis import PromptVersionFunnelApi
 from prompts.releases import urls as release_urls
 
 api_patterns = [
@@ -19,6 +20,11 @@ api_patterns = [
         "prompt/versions/<int:version_id>/diff/",
         apis.PromptVersionDiffApi.as_view(),
         name="prompt_version_diff",
+    ),
+    path(
+        "prompt/versions/<int:version_id>/funnel/",
+        PromptVersionFunnelApi.as_view(),
+        name="prompt_version_funnel",
     ),
     path(
         "prompt/active/",

@@ -17,6 +17,8 @@ from django.views.generic import TemplateView
 from config.errors import ServiceError
 from leads import roles
 from prompts import selectors, services
+from prompts.funnel.charts import funnel_display
+from prompts.funnel.selectors import ATTRIBUTION_RULE, funnel_for_versions
 from prompts.models import PromptVersion
 from prompts.releases import selectors as release_selectors
 from prompts.releases import services as release_services
@@ -300,6 +302,8 @@ class PromptVersionView(LoginRequiredMixin, PermissionRequiredMixin, TemplateVie
             shutdown_date=shutdowns.get(model),
             settings_rows=_settings_rows(version),
             cost=release_selectors.version_costs(versions=[version]).get(version.pk),
+            funnel=funnel_display(funnel=funnel_for_versions(version_ids=[version.pk])[version.pk].as_dict()),
+            attribution_rule=ATTRIBUTION_RULE,
             pending_proposal=release_selectors.proposals_pending_by_version().get(version.pk),
             proposals=list(release_selectors.proposal_list().filter(version=version)[:10]),
             others=others,

@@ -116,6 +116,25 @@ class TrainingInsightsApi(APIView):
             success_rate_low = serializers.FloatField(allow_null=True)
             success_rate_high = serializers.FloatField(allow_null=True)
 
+        class VersionFunnelSerializer(serializers.Serializer):
+            class StepSerializer(serializers.Serializer):
+                step = serializers.ChoiceField(choices=["engaged", "qualified", "booked", "won", "lost"])
+                label = serializers.CharField()
+                count = serializers.IntegerField()
+                rate = serializers.FloatField(allow_null=True)
+                rate_low = serializers.FloatField(allow_null=True, help_text="95% Wilson interval, low end.")
+                rate_high = serializers.FloatField(
+                    allow_null=True, help_text="95% Wilson interval, high end."
+                )
+                median_seconds = serializers.FloatField(
+                    allow_null=True, help_text="Median time from the lead's first message to the step."
+                )
+
+            prompt_version_id = serializers.IntegerField()
+            version = serializers.IntegerField()
+            conversations = serializers.IntegerField()
+            steps = StepSerializer(many=True)
+
         class FunnelSerializer(serializers.Serializer):
             stage = serializers.CharField()
             label = serializers.CharField()
@@ -144,6 +163,9 @@ class TrainingInsightsApi(APIView):
         top_feedback = FeedbackSerializer(many=True)
         top_flagged_replies = FlaggedReplySerializer(many=True)
         prompt_versions = VersionSerializer(many=True)
+        funnel = VersionFunnelSerializer(
+            many=True, help_text="Per version: each funnel step's rate with its interval and median time."
+        )
         lead_funnel = FunnelSerializer(many=True)
         handoffs = HandoffsSerializer()
 
@@ -196,6 +218,12 @@ def insights_csv_rows(insights: dict[str, Any]) -> list[list[Any]]:
             ["prompt_versions", f"v{v['version']}", k, v[k]]
             for k in ("conversations", "qualified", "success_rate", "success_rate_low", "success_rate_high")
         ]
+    for v in insights["funnel"]:
+        for step in v["steps"]:
+            rows += [
+                [f"funnel_v{v['version']}", step["step"], k, step[k]]
+                for k in ("count", "rate", "rate_low", "rate_high", "median_seconds")
+            ]
     rows += [["lead_funnel", stage["stage"], "count", stage["count"]] for stage in insights["lead_funnel"]]
     rows.append(["handoffs", "", "total", insights["handoffs"]["total"]])
     rows += [

@@ -38,6 +38,7 @@ from django.db.models.functions import Coalesce, Lower, RowNumber, Substr, Trim,
 from django.utils import timezone
 
 from leads.models import Activity, Lead, LeadStatus, Message
+from prompts.funnel.selectors import VersionFunnel, funnel_per_version
 from prompts.models import PromptVersion, PromptVersionConversation
 from prompts.selectors import wilson_interval
 from training.insights.models import (
@@ -502,6 +503,35 @@ def insights_prompt_versions(*, f: InsightsFilter) -> list[dict[str, Any]]:
     return result
 
 
+def insights_version_funnels(*, f: InsightsFilter) -> list[VersionFunnel]:
+    """The funnel of each version over the conversations it first answered in the range (two queries)."""
+    return funnel_per_version(
+        version_ids=[f.prompt_version_id] if f.prompt_version_id is not None else None,
+        since=f.since,
+        until=f.until,
+    )
+
+
+def insights_prompt_versions_from(*, funnels: list[VersionFunnel]) -> list[dict[str, Any]]:
+    """The per-version success rates (qualification) read off the funnels, as insights_prompt_versions."""
+    result = []
+    for funnel in funnels:
+        qualified = next(s for s in funnel.steps if s.step == "qualified")
+        interval = qualified.interval
+        result.append(
+            {
+                "prompt_version_id": funnel.prompt_version_id,
+                "version": funnel.version,
+                "conversations": funnel.conversations,
+                "qualified": qualified.count,
+                "success_rate": qualified.rate,
+                "success_rate_low": interval[0] if interval else None,
+                "success_rate_high": interval[1] if interval else None,
+            }
+        )
+    return result
+
+
 def insights_lead_funnel(*, f: InsightsFilter) -> list[dict[str, Any]]:
     """Leads that arrived in the range, by the stage they are at now."""
     qs = Lead.objects.filter(created_at__gte=f.since, created_at__lt=f.until)
@@ -541,6 +571,7 @@ def training_insights(*, f: InsightsFilter, bucket: str = "day") -> dict[str, An
     by_day = _submitted_by_day(f=f, rollups=rollups)
     decisions = insights_decisions_per_day(f=f, rollups=rollups)
     decided = sum(d["approved"] + d["rejected"] for d in decisions) if rollups else None
+    funnels = insights_version_funnels(f=f)
     return {
         "range": {
             "start": f.start.isoformat(),
@@ -557,7 +588,8 @@ def training_insights(*, f: InsightsFilter, bucket: str = "day") -> dict[str, An
         "top_reviewers": insights_top_reviewers(f=f, rollups=rollups),
         "top_feedback": insights_top_feedback(f=f, rollups=rollups),
         "top_flagged_replies": insights_top_flagged_replies(f=f, rollups=rollups),
-        "prompt_versions": insights_prompt_versions(f=f),
+        "prompt_versions": insights_prompt_versions_from(funnels=funnels),
+        "funnel": [funnel.as_dict() for funnel in funnels],
         "lead_funnel": insights_lead_funnel(f=f),
         "handoffs": insights_handoffs(f=f),
     }

@@ -11,6 +11,8 @@ from django.views import View
 
 from leads import roles
 from prompts.catalog.selectors import catalog_refusals_per_version
+from prompts.funnel.charts import funnel_display
+from prompts.funnel.selectors import ATTRIBUTION_RULE
 from training.insights.apis import InsightsFilterSerializer
 from training.insights.selectors import (
     InsightsFilter,
@@ -112,6 +114,8 @@ class TrainingInsightsView(LoginRequiredMixin, PermissionRequiredMixin, View):
                     zip(insights["submissions_per_day"], insights["decisions_per_day"], strict=True)
                 ),
                 "version_rows": [_version_row(v) for v in insights["prompt_versions"]],
+                "funnel_rows": [funnel_display(funnel=v) for v in insights["funnel"]],
+                "attribution_rule": ATTRIBUTION_RULE,
                 "refusals": refusals,
                 "refusals_max": max((r["refused"] for r in refusals), default=0),
                 "csv_url": f"{reverse('api:insights_csv')}?{urlencode(query)}",

@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 from prompts.selectors import wilson_interval
 from tests.factories import UserFactory
@@ -253,11 +254,14 @@ def test_query_count_does_not_grow_with_the_data(
         "versions": versions,
     }
     f = InsightsFilter(start=START, end=END, prompt_version_id=versions[0].pk if prompt_filter else None)
+    # Eleven figures plus the funnel's median times; on PostgreSQL without a version filter one more read
+    # asks whether the rollups cover the request (they are not built here: tests/.../test_rollups.py).
+    expected = 12 + (connection.vendor == "postgresql" and not prompt_filter)
     build(2, **helpers)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(expected):
         small = training_insights(f=f)
     build(12, **helpers)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(expected):
         large = training_insights(f=f)
     assert large["examples"]["total"] > small["examples"]["total"] > 0
     assert len(large["top_flagged_replies"]) == 10
