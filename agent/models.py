@@ -105,3 +105,4 @@ from agent.followups.models import *  # noqa: F403,E402  (follow-ups to silent l
 from agent.outcomes.models import *  # noqa: F403,E402  (bookings and outbound webhooks)
 from agent.rehearsal.models import *  # noqa: F403,E402  (the rehearsal's tables belong to this app)
 from agent.scoring.models import *  # noqa: F403,E402  (every conversation scored)
+from agent.spend.models import *  # noqa: F403,E402  (daily spend of runs, budget alerts)

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from leads import roles
@@ -330,7 +331,7 @@ class BulkResult:
 
     @property
     def done_message(self) -> str:
-        return f"{BULK_DONE_LABEL[self.action]} {self.done} example(s)."
+        return f"{BULK_DONE_LABEL[self.action]} {self.done} example{pluralize(self.done)}."
 
     @property
     def skipped_message(self) -> str:

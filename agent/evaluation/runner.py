@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from agent import llm
+from agent import budget, llm
 from agent.evaluation.selectors import evaluation_examples
 from agent.manychat import TEXT_LIMITS
 from agent.model_input import ChatMessage, model_input_build
@@ -326,21 +326,27 @@ def evaluation_run_execute(
     if not claimed:
         return run.status
     try:
-        examples = list(
-            evaluation_examples()
-            .select_related("conversation__lead", "message")
-            .order_by("id")[: run.example_limit]
-        )
-        EvaluationRun.objects.filter(pk=run_id).update(total=len(examples))
-        done = set(
-            EvaluationResult.objects.filter(run_id=run_id).values_list("training_example_id", flat=True)
-        )
-        for position, example in enumerate(examples, start=1):
-            if example.pk not in done:
-                verdict = evaluation_example_judge(version=run.prompt_version, example=example)
-                evaluation_result_record(run_id=run_id, example_id=example.pk, verdict=verdict)
-            if on_progress is not None:
-                on_progress(run, position, len(examples))
+        budget.budget_check(purpose=budget.Purpose.EVALUATION)  # a queued run may start after the cap
+    except budget.BudgetExceeded as refused:
+        _run_finish(run_id=run_id, status=EvaluationStatus.FAILED, error=refused.message)
+        return EvaluationStatus.FAILED
+    try:
+        with budget.spend_as(purpose=budget.Purpose.EVALUATION):
+            examples = list(
+                evaluation_examples()
+                .select_related("conversation__lead", "message")
+                .order_by("id")[: run.example_limit]
+            )
+            EvaluationRun.objects.filter(pk=run_id).update(total=len(examples))
+            done = set(
+                EvaluationResult.objects.filter(run_id=run_id).values_list("training_example_id", flat=True)
+            )
+            for position, example in enumerate(examples, start=1):
+                if example.pk not in done:
+                    verdict = evaluation_example_judge(version=run.prompt_version, example=example)
+                    evaluation_result_record(run_id=run_id, example_id=example.pk, verdict=verdict)
+                if on_progress is not None:
+                    on_progress(run, position, len(examples))
     except Exception as exc:
         logger.exception("evaluation run %s failed", run_id)
         _run_finish(run_id=run_id, status=EvaluationStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}")
