@@ -222,7 +222,9 @@ def rank_embeddings(
         ids, matrix = ids[mask], matrix[mask]
         if not len(ids):
             return []
-    scores = matrix @ np.asarray(query_vector, dtype=np.float32)
+    # einsum's own single-threaded loop, not BLAS: on a busy 2-core host multi-threaded BLAS spends more
+    # time waiting for its threads than multiplying (10k x 1,536: 20 ms vs 7 ms measured under load).
+    scores = np.einsum("ij,j->i", matrix, np.asarray(query_vector, dtype=np.float32))
     excluded = set(exclude_ids)
     # Over-fetch: a few top rows may be excluded, or no longer approved since the last refresh.
     take = min(len(scores), max(limit * 4, limit + len(excluded)))
