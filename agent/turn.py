@@ -49,6 +49,7 @@ from agent import (
     manychat_delivery,
 )
 from agent.catalog.services import reply_ground
+from agent.followups.rules import is_opt_out
 from agent.inbox import drafts as inbox_drafts
 from agent.llm import LlmError, LlmErrorKind, LlmResult
 from agent.model_input import ChatMessage, model_input_build
@@ -261,6 +262,9 @@ def _inbound_store(*, inbound: InboundMessage, at: datetime, savepoint: bool) ->
             touch=touch,
         )
         reply = None if created else lead_selectors.message_agent_reply(inbound_id=message.pk)
+        if created and is_opt_out(text=inbound.text, words=settings.FOLLOWUP_OPT_OUT_WORDS):
+            # "stop": no follow-up ever again (agent/followups); a write only for such a message.
+            lead_services.lead_record_followup_opt_out(lead_id=lead.pk, message_id=message.pk, at=at)
         restricted = contact_token.contact_token_turn(
             lead=lead, presented=inbound.contact_token, message=message
         )
