@@ -49,12 +49,14 @@ from training.insights.selectors import (  # noqa: E402
     training_insights,
 )
 
-# The same eleven statements the selectors send, written by hand. %(since)s/%(until)s bound the range.
+# The statements the selectors would send over the base tables (the funnel's two included), written by hand.
+# %(since)s/%(until)s bound the range.
 SUBMITTED = "FROM training_examples e WHERE e.created_at >= %(since)s AND e.created_at < %(until)s"
 DECIDED = (
     "FROM training_examples e WHERE e.approved_at >= %(since)s AND e.approved_at < %(until)s "
     "AND e.status IN ('approved', 'rejected')"
 )
+FUNNEL = ("engaged", "qualified", "booked", "won", "lost")
 _COMBOS = [(s, k) for s in ("pending", "approved", "rejected") for k in ("good", "bad", "correction")]
 RAW_SQL = [
     "SELECT date_trunc('day', e.created_at AT TIME ZONE %(tz)s) AS day, "
@@ -81,9 +83,20 @@ RAW_SQL = [
     "AND e.message_id IS NOT NULL GROUP BY 1 ORDER BY n DESC, e.message_id DESC LIMIT 10",
     "SELECT m.id, m.conversation_id, m.text, v.version FROM messages m "
     "LEFT JOIN prompt_versions v ON v.id = m.prompt_version_id WHERE m.id = ANY(%(message_ids)s)",
-    "SELECT f.prompt_version_id, v.version, COUNT(*), COUNT(*) FILTER (WHERE f.qualified_at IS NOT NULL) "
-    "FROM prompt_version_conversations f JOIN prompt_versions v ON v.id = f.prompt_version_id "
+    "SELECT f.prompt_version_id, v.version, COUNT(*), "
+    + ", ".join(f"COUNT(*) FILTER (WHERE f.{step}_at IS NOT NULL)" for step in FUNNEL)
+    + " FROM prompt_version_conversations f JOIN prompt_versions v ON v.id = f.prompt_version_id "
     "WHERE f.first_reply_at >= %(since)s AND f.first_reply_at < %(until)s GROUP BY 1, 2 ORDER BY 2",
+    "SELECT f.prompt_version_id, "
+    + ", ".join(
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY f.{step}_at - c.started_at) "
+        f"FILTER (WHERE f.{step}_at IS NOT NULL)"
+        for step in FUNNEL
+    )
+    + " FROM prompt_version_conversations f JOIN conversations c ON c.id = f.conversation_id "
+    "WHERE f.first_reply_at >= %(since)s AND f.first_reply_at < %(until)s AND ("
+    + " OR ".join(f"f.{step}_at IS NOT NULL" for step in FUNNEL)
+    + ") GROUP BY 1",
     "SELECT l.status, COUNT(*) FROM leads l WHERE l.created_at >= %(since)s AND l.created_at < %(until)s "
     "GROUP BY 1",
     "SELECT lower(trim(substring(a.data ->> 'reason' FROM 1 FOR 200))) AS reason, COUNT(*) AS n, "

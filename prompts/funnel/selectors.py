@@ -128,7 +128,12 @@ def _medians(qs: QuerySet[PromptVersionConversation]) -> dict[tuple[int, str], f
             )
             for step in STEPS
         }
-        grouped: list[Any] = list(qs.values("prompt_version_id").annotate(**medians))
+        # Only rows that reached a step take part: most conversations reach none, and every row read here
+        # is joined and sorted.
+        reached = Q()
+        for step in STEPS:
+            reached |= Q(**{f"{step.value}_at__isnull": False})
+        grouped: list[Any] = list(qs.filter(reached).values("prompt_version_id").annotate(**medians))
         return {
             (row["prompt_version_id"], step.value): _seconds(row[f"m_{step.value}"])
             for row in grouped
