@@ -68,6 +68,9 @@ class InboxLeadSerializer(serializers.Serializer):
     assignee = serializers.SerializerMethodField()
     last_message_at = serializers.DateTimeField(allow_null=True)
     last_version = serializers.IntegerField(allow_null=True, required=False)
+    draft_mode = serializers.BooleanField(
+        allow_null=True, help_text="the lead's own draft mode (co-pilot); null follows the team default"
+    )
 
     @extend_schema_field(PersonSerializer(allow_null=True))
     def get_assignee(self, lead) -> dict | None:

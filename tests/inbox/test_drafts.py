@@ -334,6 +334,7 @@ def test_operator_discards_a_draft_and_sets_draft_mode_through_the_api(api, oper
     assert bad.status_code == 400 and "draft_mode" in bad.data
     lead.refresh_from_db()
     assert lead.draft_mode is None
+    assert client.get(f"/api/inbox/leads/{lead.pk}/thread/").data["lead"]["draft_mode"] is None
 
 
 def test_draft_operations_are_in_the_openapi_schema_with_their_409(api, admin_user_role):
