@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from agent.followups import services
+from config.enqueue import enqueue_on_commit
 
 
 @shared_task(name="followups.send_one", time_limit=120, soft_time_limit=100, ignore_result=True)
@@ -11,8 +12,8 @@ def send_one(lead_id: int) -> str:
 
 @shared_task(name="followups.send_due", time_limit=120, soft_time_limit=100, ignore_result=True)
 def send_due() -> int:
-    """Beat: queue a follow-up for each lead due one now."""
+    """Beat: queue a follow-up for each lead due one now (a lost task is found again by the next beat)."""
     due = services.followup_due_lead_ids()
     for lead_id in due:
-        send_one.delay(lead_id)
+        enqueue_on_commit(send_one, lead_id)
     return len(due)
