@@ -141,7 +141,8 @@ def test_four_messages_on_two_worker_processes_make_one_model_call_and_one_reply
 
         served = _served_by(stack, subscriber_id)
         assert set(served.values()) <= workers
-        print(f"burst {subscriber_id}: webhooks served by worker pids {[served.get(i) for i in range(4)]}")
+        seconds = [round(responses[i].elapsed.total_seconds(), 2) for i in range(len(BURST))]
+        print(f"burst {subscriber_id}: worker pids {[served.get(i) for i in range(4)]}, seconds {seconds}")
         if len(set(served.values())) == 2:
             shared = True
             break
