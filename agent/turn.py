@@ -33,7 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agent import (
@@ -492,6 +492,15 @@ def turn_model_input(
     )
 
 
+def _connection_release() -> None:
+    """While the model writes (seconds), the thread's database connection goes back to the pool (the next
+    statement takes one again). A web thread then holds a connection for milliseconds, not for the whole
+    model call, so hundreds of threads waiting on the model share a pool of a few dozen connections
+    (config/gunicorn.conf.py). Not inside a transaction, and not without a pool (it would reconnect)."""
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
+
+
 def turn_call(
     *, messages: list[ChatMessage], deadline: float | None, version: PromptVersion | None = None
 ) -> LlmResult:
@@ -500,6 +509,7 @@ def turn_call(
     if version is None:
         return llm.llm_complete(messages=messages, deadline=deadline)
     model = release_selectors.version_model_settings(version=version)
+    _connection_release()
     started = time.monotonic()
     try:
         result = llm.llm_complete(

@@ -6,12 +6,15 @@ Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/agent
 migrated if missing) and Redis for the Celery broker (BENCH_REDIS_URL, default redis://127.0.0.1:6379/1;
 the tasks a reply enqueues are dropped at the end). The model is the local fake OpenAI server.
 
-1. Server time per request: POST /webhooks/manychat/ (a returning lead, a new message each time, a
-   zero-latency fake model) against a bare Django JSON view on the same stack (same gunicorn, middleware
-   and settings), alternating, sequential over keep-alive HTTP. Prints the client round trip (median,
-   p95) and the server time gunicorn logs (%(D)s), both ratios, the queries per webhook (counted
-   in-process with the same settings) and what one durable commit costs on this disk for context.
-   Targets: ratio <= 3, queries <= 12.
+1. Server time per request, one interleaved run (bare, floor, webhook in turn each round, the order
+   reversed every other round), sequential over keep-alive HTTP, a zero-latency fake model:
+   POST /webhooks/manychat/ (a returning lead, a new message each time) against the durable floor
+   (/bench/floor/ in bench/webhook_urls.py: secret, parse, insert + commit, the model call, insert + commit)
+   and a bare Django JSON view, all on the same gunicorn, middleware and settings (the cache in Redis as in
+   production, so the release stamp's GET is counted). Prints the client round trip and the server time
+   gunicorn logs (%(D)s) per target, the ratio webhook / floor (target <= 1.5) and webhook / bare (for
+   continuity with older figures), the SQL statements per request (counted in-process with the same
+   settings; target <= 6 for a returning lead), and what one durable commit costs on this disk.
 2. Capacity: N simultaneous webhooks while every model call takes --slow seconds; a request counts as
    good when it gets 200 with the model's answer inside the 8 s deadline. Target: >= 40 with no errors.
 """
@@ -135,6 +138,7 @@ def main() -> int:
         "CELERY_BROKER_URL": redis_url,
         "AGENT_ASYNC_MODE": "0",
         "AGENT_HOLDING_TEXT": "",
+        "REDIS_URL": os.environ.get("BENCH_CACHE_URL", redis_url),  # the shared cache, as in production
         # The webhook's own cost: no burst window (3 s by default) holding each request before its turn.
         "AGENT_BURST_WINDOW_SECONDS": "0",
         # Persistent connections, as recommended with gthread: one per busy thread, reused.
@@ -180,6 +184,14 @@ def main() -> int:
     with CaptureQueriesContext(connection) as captured:
         client.post("/webhooks/manychat/", body(f"1{run}", "first contact"), content_type="application/json")
     new_lead_queries = statements(captured)
+    floor_counts: list[int] = []
+    for n in range(5):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(
+                "/bench/floor/", body(subscriber, f"floor {n}"), content_type="application/json"
+            )
+        assert response.status_code == 200 and response.json()["content"]["messages"], response.content
+        floor_counts.append(statements(captured))
 
     # Context for the ratio: what one durable commit costs on this disk (the webhook makes two: the
     # lead's message before the model call, the reply after it; the bare view makes none).
@@ -228,58 +240,70 @@ def main() -> int:
                     raise SystemExit("gunicorn did not start") from None
                 time.sleep(0.2)
 
-        # --- 1. Server time per request -------------------------------------------------------------------
+        # --- 1. Server time per request, one interleaved run ----------------------------------------------
         headers = {"X-Webhook-Secret": SECRET}
         leads = [f"2{run}{i:03d}" for i in range(20)]
-        bare_times: list[float] = []
-        hook_times: list[float] = []
+        targets = {"bare": "/bench/bare/", "floor": "/bench/floor/", "webhook": "/webhooks/manychat/"}
+        client_times: dict[str, list[float]] = {name: [] for name in targets}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
             for i, lead in enumerate(leads * 2):  # warm-up: creates the leads, warms both workers
-                http.post("/webhooks/manychat/", json=body(lead, f"warm {i}"))
-                http.post("/bench/bare/", json=body(lead, "warm"))
+                for url in reversed(targets.values()):  # the webhook first: it creates the lead
+                    http.post(url, json=body(lead, f"warm {i} {url}"))
             for i in range(args.requests):
-                started = time.perf_counter()
-                response = http.post("/bench/bare/?timed=1", json=body(leads[i % len(leads)], f"bare {i}"))
-                bare_times.append(time.perf_counter() - started)
-                assert response.status_code == 200
-                started = time.perf_counter()
-                response = http.post(
-                    "/webhooks/manychat/?timed=1", json=body(leads[i % len(leads)], f"timed {i}")
-                )
-                hook_times.append(time.perf_counter() - started)
-                assert response.status_code == 200 and response.json()["content"]["messages"], response.text
+                order = list(targets.items()) if i % 2 == 0 else list(reversed(targets.items()))
+                for name, url in order:
+                    started = time.perf_counter()
+                    response = http.post(f"{url}?timed=1", json=body(leads[i % len(leads)], f"{name} {i}"))
+                    client_times[name].append(time.perf_counter() - started)
+                    assert response.status_code == 200, response.text
+                    assert name == "bare" or response.json()["content"]["messages"], response.text
+        load = os.getloadavg()
         model_calls = fake_calls.value
-        server_times: dict[str, list[float]] = {"/bench/bare/": [], "/webhooks/manychat/": []}
+        paths = {url: name for name, url in targets.items()}
+        server_times: dict[str, list[float]] = {name: [] for name in targets}
         time.sleep(0.5)  # let gunicorn flush its access log
         for line in access_log.read_text().splitlines():
             path, query, micros = line.split("|")
-            if query == "timed=1" and path in server_times:
-                server_times[path].append(int(micros) / 1e6)
-        bare_server = statistics.median(server_times["/bench/bare/"])
-        hook_server = statistics.median(server_times["/webhooks/manychat/"])
+            if query == "timed=1" and path in paths:
+                server_times[paths[path]].append(int(micros) / 1e6)
+        median = {name: statistics.median(times) for name, times in server_times.items()}
+        client_median = {name: statistics.median(times) for name, times in client_times.items()}
 
-        bare_median, hook_median = statistics.median(bare_times), statistics.median(hook_times)
-        bare_p95, hook_p95 = percentile(bare_times, 0.95), percentile(hook_times, 0.95)
-        print("== Webhook vs bare Django JSON view (gunicorn gthread, PostgreSQL, zero-latency fake model)")
-        print(f"   requests per endpoint        {args.requests}")
-        print(f"   bare view   median {bare_median * 1000:7.2f} ms   p95 {bare_p95 * 1000:7.2f} ms")
-        print(f"   webhook     median {hook_median * 1000:7.2f} ms   p95 {hook_p95 * 1000:7.2f} ms")
-        print(f"   ratio (medians, round trip)  {hook_median / bare_median:.2f}")
         print(
-            f"   server time (gunicorn log)   bare {bare_server * 1000:.2f} ms, "
-            f"webhook {hook_server * 1000:.2f} ms "
-            f"(medians of {len(server_times['/webhooks/manychat/'])})"
+            "== Webhook vs its durable floor and a bare view: one interleaved run (gunicorn "
+            "config/gunicorn.conf.py, PostgreSQL, Redis cache, zero-latency fake model)"
         )
-        print(f"   ratio (server time)          {hook_server / bare_server:.2f}   (target <= 3)")
+        print(f"   rounds                       {args.requests} (each: bare, floor, webhook; order reversed)")
+        print(f"   load average                 {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(f"   {'':24}{'server median':>14}{'server p95':>12}{'client median':>15}{'client p95':>12}")
+        for name in targets:
+            print(
+                f"   {name:<24}{median[name] * 1000:11.2f} ms"
+                f"{percentile(server_times[name], 0.95) * 1000:9.2f} ms"
+                f"{client_median[name] * 1000:12.2f} ms{percentile(client_times[name], 0.95) * 1000:9.2f} ms"
+            )
         print(
-            f"   queries per webhook          {statistics.median(query_counts):.0f} SQL statements, "
-            f"returning lead (min {min(query_counts)}, max {max(query_counts)}; target <= 12)"
+            f"   ratio webhook / floor        {median['webhook'] / median['floor']:.2f} server time, "
+            f"{client_median['webhook'] / client_median['floor']:.2f} round trip   (target <= 1.5)"
         )
-        print(f"{'':32}+ {statistics.median(control_counts):.0f} BEGIN/COMMIT lines (2 transactions)")
-        print(f"{'':32}{new_lead_queries} SQL statements for a new lead")
+        print(
+            f"   ratio webhook / bare         {median['webhook'] / median['bare']:.2f} server time, "
+            f"{client_median['webhook'] / client_median['bare']:.2f} round trip   (continuity)"
+        )
+        print(f"   ratio floor / bare           {median['floor'] / median['bare']:.2f} server time")
+        print(
+            f"   SQL statements, webhook      {statistics.median(query_counts):.0f} returning lead "
+            f"(min {min(query_counts)}, max {max(query_counts)}; target <= 6) "
+            f"+ {statistics.median(control_counts):.0f} BEGIN/COMMIT lines"
+        )
+        print(f"{'':32}{new_lead_queries} for a new lead")
+        print(f"   SQL statements, floor        {statistics.median(floor_counts):.0f}")
         print(f"   model calls                  {model_calls}")
         commit_median = statistics.median(commit_times) * 1000
-        print(f"   one INSERT + COMMIT          median {commit_median:.2f} ms (fdatasync; 2 per webhook)")
+        print(
+            f"   one INSERT + COMMIT          median {commit_median:.2f} ms "
+            "(fdatasync; 2 per webhook and per floor)"
+        )
 
         # --- 2. Capacity with a slow model ------------------------------------------------------------------
         fake_delay.value = args.slow
