@@ -27,13 +27,16 @@ FOLLOW = {
 
 
 def test_a_silent_lead_gets_one_follow_up_written_by_the_active_version(
-    silent_lead, active_version, fake_openai, fake_manychat
+    silent_lead, active_version, fake_openai, fake_manychat, django_capture_on_commit_callbacks
 ):
     fake_openai.reply_with(FOLLOW)
     lead, reply = silent_lead(hours_ago=5)
 
-    assert tasks.send_due() == 1
-    assert tasks.send_due() == 0  # step 1 is done; step 2 is not due for 15 hours
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_due() == 1
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        assert tasks.send_due() == 0
+    assert queued == []  # step 1 is done; step 2 is not due for 15 hours
 
     followup = FollowUp.objects.get(lead=lead)
     assert (followup.status, followup.step, followup.after_message_id) == (FollowUpStatus.SENT, 1, reply.pk)
@@ -203,12 +206,15 @@ def test_a_refused_fact_or_a_handoff_is_not_pushed(silent_lead, fake_openai, fak
     assert fake_manychat.sent_texts() == []
 
 
-def test_the_team_daily_cap(silent_lead, settings, fake_openai, fake_manychat):
+def test_the_team_daily_cap(
+    silent_lead, settings, fake_openai, fake_manychat, django_capture_on_commit_callbacks
+):
     fake_openai.reply_with(FOLLOW)
     settings.FOLLOWUP_DAILY_CAP = 1
     first, _ = silent_lead(hours_ago=5)
     second, _ = silent_lead(hours_ago=5)
-    assert tasks.send_due() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_due() == 2
     assert sorted(FollowUp.objects.values_list("status", flat=True)) == ["sent"]
     assert len(fake_manychat.sent_texts()) == 1
 
