@@ -75,9 +75,9 @@ def lead_timelines(
         .values("id", "conversation_id", "conversation__lead_id", "role", "created_at", "delivery_status")
         .order_by("created_at", "id")
     )
-    followups = FollowUp.objects.filter(lead_id__in=ids, created_at__gte=since - timedelta(hours=1)).exclude(
-        status__in=[FollowUpStatus.SKIPPED, FollowUpStatus.FAILED]
-    )
+    # Every claimed step counts, sent or not: a step that failed or was held back is not tried again (the
+    # next step comes at its own time), so the beat never re-queues a lead for a step it cannot claim.
+    followups = FollowUp.objects.filter(lead_id__in=ids, created_at__gte=since - timedelta(hours=1))
     if ignore_followup_id is not None:
         followups = followups.exclude(pk=ignore_followup_id)
     by_anchor: dict[int, list[datetime]] = defaultdict(list)

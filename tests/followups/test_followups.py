@@ -204,6 +204,9 @@ def test_a_refused_fact_or_a_handoff_is_not_pushed(silent_lead, fake_openai, fak
     assert services.followup_send(lead_id=lead.pk).state == "refused"
     assert FollowUp.objects.get(lead=lead).status == FollowUpStatus.SKIPPED
     assert fake_manychat.sent_texts() == []
+    # The step is used: the beat does not queue the lead again for it; the next step comes at 20 h.
+    assert services.followup_due_lead_ids() == []
+    assert services.followup_send(lead_id=lead.pk).state == "not_due"
 
 
 def test_the_team_daily_cap(
