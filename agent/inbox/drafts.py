@@ -87,7 +87,8 @@ def inbox_draft_send(
     lead = draft.conversation.lead
     edited = text is not None and text.strip() != draft.text.strip()
     if not edited:
-        assignment.draft_close(draft_id=draft.pk, status=DeliveryStatus.PENDING)
+        if not assignment.draft_close(draft_id=draft.pk, status=DeliveryStatus.PENDING):
+            raise Conflict("This draft was already sent.", field="draft_id")  # the UPDATE has the last word
         Lead.objects.filter(pk=lead.pk).update(waiting_since=None)
         activity_record(verb="inbox.draft_sent", lead=lead, actor=user, data={"message_id": draft.pk})
         from agent.tasks import complete_turn
@@ -100,10 +101,9 @@ def inbox_draft_send(
         enqueue_on_commit(prompt_tasks.record_reply, draft.pk)
         draft.delivery_status = DeliveryStatus.PENDING
         return draft
+    if not assignment.draft_close(draft_id=draft.pk, status=DeliveryStatus.DRAFT_EDITED, error="Edited."):
+        raise Conflict("This draft was already sent.", field="draft_id")
     message = assignment.message_record_operator(lead=lead, text=text or "", sent_by=user, take_over=False)
-    assignment.draft_close(
-        draft_id=draft.pk, status=DeliveryStatus.DRAFT_EDITED, error=f"Edited; sent as message {message.pk}."
-    )
     candidates.correction_candidate_create_for_draft(draft=draft, operator_message=message)
     activity_record(
         verb="inbox.draft_edited", lead=lead, actor=user, data={"message_id": draft.pk, "sent": message.pk}
@@ -118,11 +118,11 @@ def inbox_draft_send(
 def inbox_draft_discard(*, draft_id: int, user: Any, lead: Lead | None = None) -> Message:
     _require_operator(user)
     draft = _locked_draft(draft_id=draft_id, lead=lead)
-    assignment.draft_close(
-        draft_id=draft.pk,
-        status=DeliveryStatus.DRAFT_DISCARDED,
-        error=f"Discarded by {user.get_username()}.",
+    discarded = assignment.draft_close(
+        draft_id=draft.pk, status=DeliveryStatus.DRAFT_DISCARDED, error=f"Discarded by {user.get_username()}."
     )
+    if not discarded:
+        raise Conflict("This draft was already sent.", field="draft_id")
     activity_record(
         verb="inbox.draft_discarded", lead=draft.conversation.lead, actor=user, data={"message_id": draft.pk}
     )

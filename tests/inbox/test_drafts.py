@@ -447,3 +447,23 @@ def test_a_shadow_draft_is_never_credited(prompt_version):
     # A person qualifies the lead they handle: the shadow draft did not do it.
     assert prompt_version_record_qualification(lead_id=lead.pk, qualified_at=shadow.created_at) is None
     assert not PromptVersionConversation.objects.exists()
+
+
+@pytest.mark.parametrize("text", [None, "An edited answer"])
+def test_the_conditional_update_has_the_last_word(
+    operator, drafted, fake_manychat, monkeypatch, django_capture_on_commit_callbacks, text
+):
+    """Without a row lock (SQLite), a second sender may read the draft as still waiting: the UPDATE that
+    moves it on matches no row, so nothing is sent twice and no person's message is stored."""
+    from leads import assignment
+
+    lead, _, draft = drafted
+    with django_capture_on_commit_callbacks(execute=True):
+        drafts.inbox_draft_send(draft_id=draft.pk, user=operator, lead=lead)
+    stale = Message.objects.select_related("conversation__lead", "in_reply_to").get(pk=draft.pk)
+    stale.delivery_status = DeliveryStatus.DRAFT  # what a reader without the lock saw
+    monkeypatch.setattr(assignment, "draft_lock", lambda *, draft_id: stale)
+    with pytest.raises(Conflict), django_capture_on_commit_callbacks(execute=True):
+        drafts.inbox_draft_send(draft_id=draft.pk, user=operator, text=text, lead=lead)
+    assert fake_manychat.sent_texts() == [draft.text]
+    assert not Message.objects.filter(role=MessageRole.OPERATOR).exists()
