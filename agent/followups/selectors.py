@@ -169,7 +169,11 @@ class ComebackRow:
 def followup_comebacks_by_version(*, since: datetime | None = None) -> list[ComebackRow]:
     """Per version: silent leads followed up (their first follow-up, credited to the version that wrote it)
     and how many wrote again afterwards, with the 95% Wilson interval. One grouped query."""
-    first = FollowUp.objects.filter(status=FollowUpStatus.SENT, step=1)
+    # The first follow-up that went out to each silence (step 1, or step 2 when step 1 was held back).
+    earlier = FollowUp.objects.filter(
+        after_message_id=OuterRef("after_message_id"), status=FollowUpStatus.SENT, step__lt=OuterRef("step")
+    )
+    first = FollowUp.objects.filter(status=FollowUpStatus.SENT).exclude(Exists(earlier))
     if since is not None:
         first = first.filter(sent_at__gte=since)
     replied = Message.objects.filter(

@@ -267,9 +267,27 @@ def test_comebacks_per_version_with_an_interval(silent_lead, active_version, fak
     for lead in leads[:3]:  # three of four wrote again after the follow-up
         conversation = lead.conversations.get()
         MessageFactory(conversation=conversation, text="Back! Yes, tell me more")
+    # A fifth silence whose step 1 was held back and step 2 went out counts once, by its step 2.
+    fifth, reply = silent_lead(hours_ago=5)
+    FollowUp.objects.create(
+        lead=fifth,
+        conversation=reply.conversation,
+        after_message=reply,
+        step=1,
+        status=FollowUpStatus.SKIPPED,
+    )
+    FollowUp.objects.create(
+        lead=fifth,
+        conversation=reply.conversation,
+        after_message=reply,
+        step=2,
+        status=FollowUpStatus.SENT,
+        sent_at=timezone.now(),
+        prompt_version=active_version,
+    )
     rows = selectors.followup_comebacks_by_version()
     assert [(r.version, r.silences, r.came_back, r.followups) for r in rows] == [
-        (active_version.version, 4, 3, 4)
+        (active_version.version, 5, 3, 5)
     ]
     low, high = rows[0].interval
-    assert low < 0.75 < high and rows[0].rate == 0.75
+    assert low < 0.6 < high and rows[0].rate == 0.6
