@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.factories import TrainingExampleFactory, UserFactory
+from tests.factories import AgentMessageFactory, TrainingExampleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +59,35 @@ def test_examples_api_query_count_is_constant(api, viewer, examples, rows, djang
     assert response.status_code == 200
     assert all(row["submitted_by_name"] for row in response.data["results"])
     assert any(row["approved_by_name"] for row in response.data["results"])
+
+
+# Library page: session, user, permissions x2, the submitter filter's choices, the page count, the rows with
+# each row's use count (a subquery per row of the page, not a GROUP BY over every example), then the
+# context processor (unread count, role groups).
+LIBRARY_QUERIES = 9
+
+
+@pytest.mark.parametrize("rows", [2, 20])
+def test_library_query_count_is_constant_and_counts_uses(
+    client, manager, examples, rows, django_assert_num_queries
+):
+    from training.models import TrainingExample
+    from training.retrieval.models import ExampleUse
+
+    examples(rows)
+    used = TrainingExample.objects.filter(status="approved").order_by("id").first()
+    for reply in AgentMessageFactory.create_batch(3):
+        ExampleUse.objects.create(
+            example=used,
+            message=reply,
+            rank=1,
+            score=0.5,
+            method=ExampleUse._meta.get_field("method").choices[0][0],
+        )
+    client.force_login(manager)
+    with django_assert_num_queries(LIBRARY_QUERIES):
+        response = client.get(reverse("dashboard:training_library"))
+    assert response.status_code == 200
+    counts = {e.pk: e.use_count for e in response.context["examples"]}
+    assert counts[used.pk] == 3
+    assert set(counts.values()) == ({0, 3} if len(counts) > 1 else {3})
