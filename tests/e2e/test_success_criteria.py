@@ -229,7 +229,9 @@ def test_4_insights_shows_totals_and_draws_every_chart(demo, page, shot):
     assert text(page, "[data-testid=stat-approval]") == "67%"
     charts = page.evaluate(CHART_STATE)
     shot(page, "insights")
-    assert len(charts) >= 6, charts
+    # No handoffs in the demo range: that card says "no data yet" instead of drawing empty axes.
+    assert page.locator("[data-testid=no-data-handoffs]").is_visible()
+    assert len(charts) >= 5, charts
     for chart in charts:
         assert chart["chart"], f"{chart['id']} has no Chart.js instance"
         assert chart["width"] > 0 and chart["height"] > 0, chart
