@@ -291,3 +291,20 @@ def test_comebacks_per_version_with_an_interval(silent_lead, active_version, fak
     ]
     low, high = rows[0].interval
     assert low < 0.6 < high and rows[0].rate == 0.6
+
+
+def test_over_the_agents_daily_cap_no_follow_up_is_written(silent_lead, settings, fake_openai, fake_manychat):
+    """The agent's own caps (agent/budget.py) hold for follow-ups: over the lead's daily tokens, the step is
+    skipped with the cap named, no model call, nothing sent, and no handoff (the lead asked for nothing)."""
+    from django.core.cache import cache
+
+    fake_openai.reply_with(FOLLOW)
+    cache.clear()
+    settings.AGENT_LEAD_DAILY_TOKEN_CAP = 100  # the lead's reply today already used 160 tokens
+    lead, _ = silent_lead(hours_ago=5)
+    assert services.followup_send(lead_id=lead.pk).state == "budget_cap"
+    followup = FollowUp.objects.get(lead=lead)
+    assert followup.status == FollowUpStatus.SKIPPED and followup.reason.startswith("budget_cap: ")
+    assert fake_openai.calls == 0 and fake_manychat.sent_texts() == []
+    lead.refresh_from_db()
+    assert not lead.needs_human
