@@ -4,44 +4,77 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agent', '0004_outcomes'),
+        ("agent", "0004_outcomes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BudgetAlert',
+            name="BudgetAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField()),
-                ('threshold', models.PositiveSmallIntegerField()),
-                ('spent_usd', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('budget_usd', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField()),
+                ("threshold", models.PositiveSmallIntegerField()),
+                ("spent_usd", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("budget_usd", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'db_table': 'spend_budget_alerts',
-                'ordering': ['-month', 'threshold'],
-                'constraints': [models.UniqueConstraint(fields=('month', 'threshold'), name='budget_alert_once_per_month'), models.CheckConstraint(condition=models.Q(('threshold__in', [80, 100])), name='budget_alert_threshold_valid')],
+                "db_table": "spend_budget_alerts",
+                "ordering": ["-month", "threshold"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("month", "threshold"), name="budget_alert_once_per_month"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("threshold__in", [80, 100])), name="budget_alert_threshold_valid"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SpendDay',
+            name="SpendDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('purpose', models.CharField(choices=[('agent', 'Agent replies'), ('evaluation', 'Evaluation'), ('rehearsal', 'Rehearsal'), ('scoring', 'Scoring')], max_length=16)),
-                ('prompt_tokens', models.PositiveBigIntegerField(default=0)),
-                ('completion_tokens', models.PositiveBigIntegerField(default=0)),
-                ('usd_micros', models.PositiveBigIntegerField(default=0)),
-                ('calls', models.PositiveIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("agent", "Agent replies"),
+                            ("evaluation", "Evaluation"),
+                            ("rehearsal", "Rehearsal"),
+                            ("scoring", "Scoring"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("prompt_tokens", models.PositiveBigIntegerField(default=0)),
+                ("completion_tokens", models.PositiveBigIntegerField(default=0)),
+                ("usd_micros", models.PositiveBigIntegerField(default=0)),
+                ("calls", models.PositiveIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'db_table': 'spend_days',
-                'ordering': ['-day', 'purpose'],
-                'constraints': [models.UniqueConstraint(fields=('day', 'purpose'), name='spend_day_purpose_unique'), models.CheckConstraint(condition=models.Q(('purpose__in', ['agent', 'evaluation', 'rehearsal', 'scoring'])), name='spend_day_purpose_valid')],
+                "db_table": "spend_days",
+                "ordering": ["-day", "purpose"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("day", "purpose"), name="spend_day_purpose_unique"),
+                    models.CheckConstraint(
+                        condition=models.Q(("purpose__in", ["agent", "evaluation", "rehearsal", "scoring"])),
+                        name="spend_day_purpose_valid",
+                    ),
+                ],
             },
         ),
     ]
