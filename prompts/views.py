@@ -296,13 +296,18 @@ class PromptVersionView(LoginRequiredMixin, PermissionRequiredMixin, TemplateVie
             .order_by("-version")
             .values_list("pk", "version")[:200]
         )
+        cost = release_selectors.version_costs(versions=[version]).get(version.pk)
+        # The funnel's cost per outcome reuses the version's cost (one scan of its replies, not two).
+        funnel = funnel_for_versions(
+            version_ids=[version.pk], costs={version.pk: cost.total_usd if cost else None}
+        )[version.pk]
         context.update(
             version=version,
             model=model,
             shutdown_date=shutdowns.get(model),
             settings_rows=_settings_rows(version),
-            cost=release_selectors.version_costs(versions=[version]).get(version.pk),
-            funnel=funnel_display(funnel=funnel_for_versions(version_ids=[version.pk])[version.pk].as_dict()),
+            cost=cost,
+            funnel=funnel_display(funnel=funnel.as_dict()),
             attribution_rule=ATTRIBUTION_RULE,
             pending_proposal=release_selectors.proposals_pending_by_version().get(version.pk),
             proposals=list(release_selectors.proposal_list().filter(version=version)[:10]),

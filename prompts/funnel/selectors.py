@@ -216,9 +216,11 @@ def funnel_with_costs(
     return out
 
 
-def funnel_for_versions(*, version_ids: list[int]) -> dict[int, VersionFunnel]:
-    """All-time funnels of these versions with their costs (three queries), for the version page and API.
-    A version with no conversations yet gets an empty funnel."""
+def funnel_for_versions(
+    *, version_ids: list[int], costs: dict[int, Decimal | None] | None = None
+) -> dict[int, VersionFunnel]:
+    """All-time funnels of these versions with their costs (three queries; two when the caller already has
+    the costs), for the version page and API. A version with no conversations yet gets an empty funnel."""
     from prompts.models import PromptVersion
     from prompts.releases.selectors import _costs
 
@@ -232,5 +234,7 @@ def funnel_for_versions(*, version_ids: list[int]) -> dict[int, VersionFunnel]:
                 conversations=0,
                 steps=[StepFigures(s.value, s.label, 0, 0, None) for s in STEPS],
             )
-    costed = funnel_with_costs(funnels=list(funnels.values()), costs=_costs(version_ids=list(funnels)))
+    if costs is None:
+        costs = _costs(version_ids=list(funnels))
+    costed = funnel_with_costs(funnels=list(funnels.values()), costs=costs)
     return {f.prompt_version_id: f for f in costed}

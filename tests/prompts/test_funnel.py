@@ -313,3 +313,29 @@ def test_query_counts_are_pinned(django_assert_num_queries):
         funnel_per_version()
     with django_assert_num_queries(4 if connection.vendor == "postgresql" else 8):  # + numbers, costs
         funnel_for_versions(version_ids=[v.pk for v in versions])
+
+
+@pytest.mark.parametrize(("role", "status"), [("viewer", 200), ("manager", 200), (None, 403)])
+def test_funnel_api(make_user, role, status):
+    from rest_framework.test import APIClient
+
+    version = PromptVersionFactory(version=1)
+    conversation = ConversationFactory()
+    _reply(conversation=conversation, version=version, at=timezone.now() - dt.timedelta(hours=2))
+    funnel_step_record(lead_id=conversation.lead_id, status=LeadStatus.CONVERTED, at=timezone.now())
+    client = APIClient()
+    if role is not None:
+        client.force_authenticate(make_user(role))
+
+    response = client.get(f"/api/prompt/versions/{version.pk}/funnel/")
+
+    assert response.status_code == status, response.content
+    if status == 200:
+        body = response.json()
+        assert body["conversations"] == 1
+        assert [(s["step"], s["count"]) for s in body["steps"]] == [
+            ("engaged", 1), ("qualified", 1), ("booked", 1), ("won", 1), ("lost", 0)
+        ]  # fmt: skip
+        assert body["steps"][3]["rate_low"] < 1 == body["steps"][3]["rate"]
+        assert "just before the lead reached it" in body["attribution_rule"]
+        assert client.get("/api/prompt/versions/999999/funnel/").status_code == 404
