@@ -39,6 +39,8 @@ def _with_reason(sentence: str, reason: Any) -> str:
 
 def _status_changed(c: _Context) -> str:
     to = _status_label(c.get("to")).lower()
+    if c.get("undo_of") != "":
+        return f"{c.who()} undid the status change: the lead is {to} again"
     if c.actor:
         return f"{c.actor} marked the lead {to}"
     if c.get("source") == "integration":

@@ -33,7 +33,9 @@ def test_a_status_change_offers_undo_and_undo_restores_the_previous_status(clien
     assert lead.status == LeadStatus.QUALIFIED
     undo = Activity.objects.filter(lead=lead, verb="lead.status_changed").latest("id")
     assert undo.data["undo_of"] == change.pk and undo.actor == operator
-    assert "Undone: the lead is Qualified again." in client.get(response["Location"]).content.decode()
+    page = client.get(response["Location"]).content.decode()
+    assert "Undone: the lead is Qualified again." in page
+    assert f"{operator.get_full_name()} undid the status change: the lead is qualified again" in page
     # Twice is refused (the undo is the newer change), and nothing changes.
     response = _act(client, lead, action="undo", activity=change.pk)
     assert (
