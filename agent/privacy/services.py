@@ -32,8 +32,10 @@ from django.db.models import Q
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from leads.models import Activity, Lead, Message, Notification
+from leads.models import Activity, Lead, Message, MessageRole, Notification
 from leads.services import activity_record
+from training.models import TrainingExample
+from training.retrieval.services import example_vectors_forget
 
 FORGOTTEN = "[forgotten]"
 RETAINED = "[removed by retention]"
@@ -99,8 +101,15 @@ def _text_fields(model: type[models.Model]) -> list[models.Field]:
     ]
 
 
-def _sweep_copies(*, needles: list[str], report: ForgetReport, skip: set[type[models.Model]]) -> None:
-    """Replace every occurrence of the lead's strings in every text/JSON column of the project's models."""
+def _sweep_copies(
+    *,
+    needles: list[str],
+    report: ForgetReport,
+    skip: set[type[models.Model]],
+    rewritten: dict[str, set[Any]] | None = None,
+) -> None:
+    """Replace every occurrence of the lead's strings in every text/JSON column of the project's models;
+    `rewritten` collects the primary keys of the rows changed, per model label."""
     if not needles:
         return
     for app_label in PROJECT_APPS:
@@ -134,6 +143,8 @@ def _sweep_copies(*, needles: list[str], report: ForgetReport, skip: set[type[mo
                 if changed:
                     row.save(update_fields=changed)
                     report.count(f"{model._meta.label} (copies)")
+                    if rewritten is not None:
+                        rewritten.setdefault(model._meta.label, set()).add(row.pk)
 
 
 @transaction.atomic
@@ -143,6 +154,11 @@ def lead_forget(*, lead: Lead, actor: Any = None) -> ForgetReport:
     report = ForgetReport(lead_id=lead.pk)
     needles = _needles(lead)
 
+    # What the lead wrote, before it goes: the vectors cached for these texts are dropped below.
+    lead_texts = list(
+        Message.objects.filter(conversation__lead=lead, role=MessageRole.LEAD).values_list("text", flat=True)
+    )
+    example_ids = set(TrainingExample.objects.filter(conversation__lead=lead).values_list("pk", flat=True))
     # The dedupe key is a digest of the subscriber and the text: it would confirm a guess, so it goes too.
     report.messages = Message.objects.filter(conversation__lead=lead).update(
         text=FORGOTTEN, error="", dedupe_key=None
@@ -181,7 +197,14 @@ def lead_forget(*, lead: Lead, actor: Any = None) -> ForgetReport:
             activity.save(update_fields=["data"])
             report.count("leads.Activity")
 
-    _sweep_copies(needles=needles, report=report, skip={Message})
+    rewritten: dict[str, set[Any]] = {}
+    _sweep_copies(needles=needles, report=report, skip={Message}, rewritten=rewritten)
+    # An example's vector is derived from its lead message: those made from the lead's words go too.
+    example_ids |= rewritten.get(TrainingExample._meta.label, set())
+    report.count(
+        "training.ExampleEmbedding",
+        example_vectors_forget(example_ids=example_ids, texts=lead_texts),
+    )
 
     token = secrets.token_hex(8)
     lead.manychat_subscriber_id = f"forgotten-{token}"

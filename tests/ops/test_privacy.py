@@ -176,3 +176,35 @@ def test_retention_anonymises_only_old_rows_and_is_idempotent(prompt_version):
     assert Activity.objects.get().data == {"reason": "", "x": 1}
     assert retention_apply(days=365).messages == 0
     assert retention_apply(days=0).messages == 0
+
+
+def test_lead_forget_drops_the_vectors_derived_from_the_lead_words(lead_with_copies, manager, settings):
+    """The stored vectors of examples made from the lead's words and the cached vectors of its messages go;
+    another example's vector stays."""
+    from django.core.cache import cache
+
+    from training.retrieval.models import ExampleEmbedding
+    from training.retrieval.vectors import query_cache_key
+
+    settings.OPENAI_EMBEDDINGS_MODEL = "text-embedding-3-small"
+    other = TrainingExample.objects.create(
+        submitted_by=manager,
+        user_message="How long is the course?",
+        ai_response="Six weeks",
+        feedback="Right",
+        example_type="good",
+    )
+    for example in TrainingExample.objects.all():
+        ExampleEmbedding.objects.create(
+            example=example, model="text-embedding-3-small", dims=2, vector=b"\0" * 8
+        )
+    cache.set(query_cache_key(text=LEAD_TEXT), b"\0" * 8)
+    cache.set(query_cache_key(text="How long is the course?"), b"\0" * 8)
+
+    report = lead_forget(lead=lead_with_copies, actor=manager)
+
+    assert list(ExampleEmbedding.objects.values_list("example_id", flat=True)) == [other.pk]
+    # The lead's example and the hand-made copy that quoted it.
+    assert report.rows_rewritten["training.ExampleEmbedding"] == 2
+    assert cache.get(query_cache_key(text=LEAD_TEXT)) is None
+    assert cache.get(query_cache_key(text="How long is the course?")) is not None

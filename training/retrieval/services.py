@@ -9,7 +9,7 @@ from django.db import transaction
 from training.models import ExampleStatus, TrainingExample
 from training.retrieval import embeddings
 from training.retrieval.models import ExampleEmbedding, ExampleUse, RetrievalMethod
-from training.retrieval.vectors import vectors_changed
+from training.retrieval.vectors import query_vectors_forget, vectors_changed
 
 logger = logging.getLogger(__name__)
 
@@ -106,3 +106,14 @@ def example_ids_missing_embeddings(*, limit: int = 500) -> list[int]:
         .order_by("id")
         .values_list("id", flat=True)[:limit]
     )
+
+
+def example_vectors_forget(*, example_ids: Iterable[int], texts: Iterable[str]) -> int:
+    """A lead's data was deleted: the stored vectors of examples made from its words go (the embeddings task
+    computes them anew from the anonymised text), and so do the cached vectors of its messages."""
+    ids = list(example_ids)
+    deleted = ExampleEmbedding.objects.filter(example_id__in=ids).delete()[0] if ids else 0
+    if deleted:
+        vectors_changed()
+    query_vectors_forget(texts=texts)
+    return deleted

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import numpy as np
 from django.conf import settings
@@ -173,19 +174,46 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _text_digest(text: str) -> str:
+    return _digest(f"{settings.OPENAI_BASE_URL}\n{text}")
+
+
+def query_cache_key(*, text: str) -> str:
+    """The shared-cache key of a message text's vector (for the configured server and model)."""
+    return _QUERY_KEY.format(model=embeddings.embeddings_model(), digest=_text_digest(text))
+
+
+def query_vectors_forget(*, texts: Iterable[str]) -> None:
+    """Drop the cached vectors of these texts (a forgotten lead's messages): this process's and the shared
+    cache's. Other processes keep theirs in memory only, bounded by QUERY_CACHE_SIZE, until they restart."""
+    digests = {_text_digest(text) for text in texts}
+    if not digests:
+        return
+    with _queries_lock:
+        for key in [key for key in _queries if key[1] in digests]:
+            del _queries[key]
+    model = embeddings.embeddings_model()
+    try:
+        cache.delete_many([_QUERY_KEY.format(model=model, digest=digest) for digest in digests])
+    except Exception:
+        logger.warning(
+            "retrieval: forgotten query vectors could not be dropped from the cache", exc_info=True
+        )
+
+
 def query_vector(*, text: str, dims: int | None = None) -> np.ndarray:
     """The message's normalised vector: from this process, the shared cache, or one embeddings call.
 
     A cached vector of another size than `dims` (the model changed) is not used. Raises
     embeddings.EmbeddingError when it has to be embedded and cannot be (the caller falls back)."""
     model = embeddings.embeddings_model()
-    key = (model, _digest(f"{settings.OPENAI_BASE_URL}\n{text}"))
+    key = (model, _text_digest(text))
     with _queries_lock:
         vector = _queries.get(key)
         if vector is not None and (dims is None or vector.shape[0] == dims):
             _queries.move_to_end(key)
             return vector
-    shared_key = _QUERY_KEY.format(model=model, digest=key[1])
+    shared_key = query_cache_key(text=text)
     try:
         stored = cache.get(shared_key)
     except Exception:
