@@ -41,6 +41,7 @@ DASHBOARD_PAGES = [
     ("/dashboard/training/review/?status=approved", REVIEWERS),
     ("/dashboard/training/insights/", OPEN),
     ("/dashboard/training/prompt/", OPEN),
+    ("/dashboard/spend/", REVIEWERS),  # managers and admins (agent/spend)
 ]
 
 
