@@ -63,6 +63,7 @@ from leads import selectors as lead_selectors
 from leads import services as lead_services
 from leads.models import Conversation, DeliveryStatus, Lead, LeadStatus, Message, MessageRole
 from prompts import tasks as prompt_tasks
+from prompts.catalog.grounding import REFUSAL_NOTE_PREFIX
 from prompts.catalog.selectors import catalog_version_for
 from prompts.models import PromptVersion
 from prompts.releases import selectors as release_selectors
@@ -541,7 +542,7 @@ def turn_ground(
     grounding = reply_ground(reply=result.decision.reply, prompt_version=version, context_texts=lead_words)
     if grounding.ok:
         return result, ""
-    note = f"Not sent as written: facts not in the catalog: {grounding.describe()}"[:500]
+    note = f"{REFUSAL_NOTE_PREFIX}{grounding.describe()}"[:500]
     logger.warning("agent: refused a reply with %s ungrounded fact(s)", len(grounding.ungrounded))
     refused = contract.ModelReply(
         reply=settings.AGENT_GROUNDING_SAFE_TEXT,
@@ -900,6 +901,12 @@ def turn_credit(*, applied: AppliedTurn) -> None:
         enqueue_on_commit(
             prompt_tasks.record_qualification, applied.lead_id, applied.qualified_at.isoformat()
         )
+
+
+def turn_credit_sent_draft(*, reply_id: int) -> None:
+    """A draft sent as written is credited to the version that wrote it now that the lead gets it (drafts and
+    shadow drafts are not credited before: prompts.services); on commit, like every credit."""
+    enqueue_on_commit(prompt_tasks.record_reply, reply_id)
 
 
 def turn_voice_fallback(

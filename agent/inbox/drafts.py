@@ -26,7 +26,6 @@ from leads import assignment, roles
 from leads.models import DeliveryStatus, Lead, Message
 from leads.selectors import users_with_permission
 from leads.services import activity_record, notification_notify
-from prompts import tasks as prompt_tasks
 from training import candidates
 
 logger = logging.getLogger(__name__)
@@ -97,8 +96,9 @@ def inbox_draft_send(
         # claims the attempt), and the retry sweep covers a lost task.
         if draft.in_reply_to_id is not None:
             enqueue_on_commit(complete_turn, draft.in_reply_to_id)
-        # The version that wrote it is credited now that the lead gets it (drafts are not, prompts.services).
-        enqueue_on_commit(prompt_tasks.record_reply, draft.pk)
+        from agent.turn import turn_credit_sent_draft
+
+        turn_credit_sent_draft(reply_id=draft.pk)
         draft.delivery_status = DeliveryStatus.PENDING
         return draft
     if not assignment.draft_close(draft_id=draft.pk, status=DeliveryStatus.DRAFT_EDITED, error="Edited."):
