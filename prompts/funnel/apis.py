@@ -19,7 +19,7 @@ class PromptVersionFunnelApi(APIView):
     permission_classes = [HasPerm(roles.PERM_VIEW_PROMPTS)]
 
     class OutputSerializer(serializers.Serializer):
-        class StepSerializer(serializers.Serializer):
+        class FunnelStepSerializer(serializers.Serializer):
             step = serializers.ChoiceField(choices=FunnelStep.values)
             label = serializers.CharField()  # type: ignore[assignment]
             count = serializers.IntegerField()
@@ -28,7 +28,7 @@ class PromptVersionFunnelApi(APIView):
             rate_high = serializers.FloatField(allow_null=True)
             median_seconds = serializers.FloatField(allow_null=True)
 
-        class CostPerSerializer(serializers.Serializer):
+        class FunnelCostPerSerializer(serializers.Serializer):
             qualified = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
             booked = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
             won = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
@@ -36,9 +36,9 @@ class PromptVersionFunnelApi(APIView):
         prompt_version_id = serializers.IntegerField()
         version = serializers.IntegerField()
         conversations = serializers.IntegerField()
-        steps = StepSerializer(many=True)
+        steps = FunnelStepSerializer(many=True)
         cost_usd = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
-        cost_per = CostPerSerializer()
+        cost_per = FunnelCostPerSerializer()
         attribution_rule = serializers.CharField()
 
     @extend_schema(operation_id="prompt_version_funnel", responses=OutputSerializer)

@@ -116,8 +116,8 @@ class TrainingInsightsApi(APIView):
             success_rate_low = serializers.FloatField(allow_null=True)
             success_rate_high = serializers.FloatField(allow_null=True)
 
-        class VersionFunnelSerializer(serializers.Serializer):
-            class StepSerializer(serializers.Serializer):
+        class InsightsVersionFunnelSerializer(serializers.Serializer):
+            class InsightsFunnelStepSerializer(serializers.Serializer):
                 step = serializers.ChoiceField(choices=["engaged", "qualified", "booked", "won", "lost"])
                 label = serializers.CharField()
                 count = serializers.IntegerField()
@@ -133,7 +133,7 @@ class TrainingInsightsApi(APIView):
             prompt_version_id = serializers.IntegerField()
             version = serializers.IntegerField()
             conversations = serializers.IntegerField()
-            steps = StepSerializer(many=True)
+            steps = InsightsFunnelStepSerializer(many=True)
 
         class FunnelSerializer(serializers.Serializer):
             stage = serializers.CharField()
@@ -163,7 +163,7 @@ class TrainingInsightsApi(APIView):
         top_feedback = FeedbackSerializer(many=True)
         top_flagged_replies = FlaggedReplySerializer(many=True)
         prompt_versions = VersionSerializer(many=True)
-        funnel = VersionFunnelSerializer(
+        funnel = InsightsVersionFunnelSerializer(
             many=True, help_text="Per version: each funnel step's rate with its interval and median time."
         )
         lead_funnel = FunnelSerializer(many=True)
