@@ -8,12 +8,14 @@ artifacts/screenshots/generated/<role>-<page>-<width>.png.
 """
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Count, Q
 from django.urls import reverse
 
 from bench.dataset.generator import Command
 from leads.models import Lead, Message, MessageRole
+from leads.services import notification_notify
 from prompts.models import PromptVersion
 from tests.e2e.conftest import ROOT, login
 from tests.e2e.test_accessibility import AXE, WIDTHS, _name, _serious
@@ -28,6 +30,17 @@ USERS = {"admin": "gen_admin", "manager": "gen_manager1", "operator": "gen_opera
 def _generate() -> list[str]:
     call_command(Command(), leads=3000, messages=30000, examples=2000, versions=12, seed=22, no_progress=True)
     assert Lead.objects.count() == 3000
+    # The generator writes no notifications: give everyone a few, several about the same lead (grouped).
+    staff = list(get_user_model().objects.filter(username__startswith="gen_"))
+    for lead in Lead.objects.order_by("pk")[:12]:
+        for n in range(3):
+            notification_notify(
+                recipients=staff,
+                verb="lead.message_while_paused",
+                message=f"{lead.display_name} wrote while the bot is paused ({n + 1})",
+                target=lead,
+                url=f"/dashboard/leads/{lead.pk}/",
+            )
     busiest = (
         Lead.objects.annotate(n=Count("conversations__messages"))
         .order_by("-n", "pk")
