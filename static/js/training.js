@@ -51,6 +51,8 @@
         preview.hidden = false;
       }
       if (empty) { empty.hidden = true; }
+      var jump = $("[data-submit-jump]");
+      if (jump) { jump.hidden = false; }
       var url = new URL(window.location.href);
       url.searchParams.set("message", bubble.getAttribute("data-message-id"));
       window.history.replaceState(null, "", url.toString());

@@ -92,7 +92,10 @@ def test_after_a_submit_the_next_unflagged_reply_is_ready(client, operator, make
     assert response["Location"] == f"/dashboard/training/submit/?lead={lead.pk}&message={replies[2].pk}"
     page = client.get(response["Location"])
     assert page.context["selected"].pk == replies[2].pk
-    assert "The next reply is selected." in page.content.decode()
+    html = page.content.decode()
+    assert "The next reply is selected." in html
+    # On a phone the form is below the transcript: a bar jumps to it once a reply is chosen.
+    assert 'href="#flag-panel" data-submit-jump >' in html and 'id="flag-panel"' in html
     # The last reply: back to the lead's page, at that reply.
     response = _submit(client, lead, replies[3])
     assert response["Location"] == f"/dashboard/leads/{lead.pk}/#message-{replies[3].pk}"
