@@ -187,7 +187,7 @@ def main() -> None:
         assert response.status_code == 200, response.content[:500]
         with CaptureQueriesContext(connection) as captured:
             client.get(url, HTTP_ACCEPT="application/json")
-        api_times, raw_times, base_times = [], [], []
+        api_times, raw_times, base_times, rollup_times = [], [], [], []
         load_before = os.getloadavg()
         for _ in range(args.runs):
             t0 = time.perf_counter()
@@ -200,9 +200,12 @@ def main() -> None:
             t0 = time.perf_counter()
             base_tables(f)
             base_times.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            training_insights(f=f)
+            rollup_times.append((time.perf_counter() - t0) * 1000)
         load_after = os.getloadavg()
         api, raw = statistics.median(api_times), statistics.median(raw_times)
-        base = statistics.median(base_times)
+        base, alone = statistics.median(base_times), statistics.median(rollup_times)
         with CaptureQueriesContext(connection) as selector_queries:
             training_insights(f=f)
         days = (range_end - range_start).days + 1
@@ -214,6 +217,7 @@ def main() -> None:
             f"  raw SQL   median {raw:7.1f} ms   p90 {p90(raw_times):7.1f} ms   ({len(RAW_SQL)} statements)"
         )
         print(f"  base tables (no rollups)  median {base:7.1f} ms   p90 {p90(base_times):7.1f} ms")
+        print(f"  the selectors alone on the rollups (no HTTP, DRF, JSON)  median {alone:7.1f} ms")
         target = 50 if days <= 31 else 150
         print(
             f"  speed-up  raw SQL / endpoint = {raw / api:.2f}x   (target >= 3x; endpoint median target "
