@@ -11,9 +11,10 @@ whole within GUNICORN_REQUEST_READ_TIMEOUT seconds gets a thread. Clients that t
 in front (nginx with `proxy_request_buffering on`) does the same at the edge; this keeps the guarantee
 when it is missing or misconfigured.
 
-The deployment files run 256 threads per worker with DATABASE_POOL_MAX_SIZE=24 (README, "Performance": a
-thousand concurrent conversations with a 2 s model): a webhook turn gives its connection back to the pool
-while the model writes (agent.turn._connection_release), so a thread needs one only for milliseconds.
+GUNICORN_THREADS=256 with DATABASE_POOL_MAX_SIZE=24 is the layout measured for many concurrent
+conversations (README, "Load"): a webhook turn gives its connection back to the pool while the model writes
+(agent.turn._connection_release), so a thread needs one only for milliseconds. The deployment files keep 32
+threads, which measured better on the 2-core machine up to 256 conversations.
 
 Connection budget: every thread may hold one PostgreSQL connection (each process has a psycopg pool of at
 most DATABASE_POOL_MAX_SIZE), Celery's prefork children and beat hold one each. The sum, plus the
