@@ -58,6 +58,7 @@ FUNNEL_STAGES = (
     LeadStatus.NEW,
     LeadStatus.ENGAGED,
     LeadStatus.QUALIFIED,
+    LeadStatus.BOOKED,
     LeadStatus.CONVERTED,
     LeadStatus.LOST,
 )
