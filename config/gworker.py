@@ -20,7 +20,9 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -90,6 +92,8 @@ def arrival_stamped(app):
 
 
 class BufferingThreadWorker(ThreadWorker):
+    wsgi: Callable[..., Any]  # set by gunicorn's load_wsgi
+
     def init_process(self):
         self._arriving: dict[int, TConn] = {}
         super().init_process()

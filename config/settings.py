@@ -439,9 +439,6 @@ AGENT_MODEL_PRICES = parse_model_prices(
         "gpt-4o-mini=0.15/0.60,gpt-4.1-mini=0.40/1.60,gpt-5-mini=0.25/2.00,gpt-6-luna=0.10/0.50",
     )
 )
-# /readyz: the broker probe timeout, the oldest Celery heartbeat accepted, and whether a stale one fails it.
-READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 1.0)
-OPS_HEARTBEAT_INTERVAL_SECONDS = env_float("OPS_HEARTBEAT_INTERVAL_SECONDS", 30.0)
 # --- Cost, budgets and caps (agent/budget.py, agent/spend) -------------------------------------------------
 # Daily caps, per purpose, in tokens and in USD (from AGENT_MODEL_PRICES); 0 means no cap. The day is the
 # team's (TIME_ZONE). The agent's caps are checked before every model call; a turn over a cap is handed to a
@@ -460,7 +457,8 @@ SCORING_DAILY_USD_CAP = env_float("SCORING_DAILY_USD_CAP", 5.0)
 AGENT_TURN_ESTIMATE_TOKENS = env_int("AGENT_TURN_ESTIMATE_TOKENS", 6000)
 # What the lead is told when a cap hands the turn to a person.
 AGENT_BUDGET_HANDOFF_TEXT = env_str(
-    "AGENT_BUDGET_HANDOFF_TEXT", "Thanks for your message! A member of our team will reply to you here shortly."
+    "AGENT_BUDGET_HANDOFF_TEXT",
+    "Thanks for your message! A member of our team will reply to you here shortly.",
 )
 # The month's budget in USD (every purpose together); managers are told at 80 % and 100 %, once each per
 # month, and SPEND_ALERT_EMAILS (comma-separated) get an email too. 0 turns the alert off.
@@ -470,6 +468,9 @@ CELERY_BEAT_SCHEDULE["spend-budget-alert"] = {
     "task": "spend.budget_alert",
     "schedule": env_float("SPEND_ALERT_INTERVAL_SECONDS", 600.0),
 }
+# /readyz: the broker probe timeout, the oldest Celery heartbeat accepted, and whether a stale one fails it.
+READYZ_BROKER_TIMEOUT_SECONDS = env_float("READYZ_BROKER_TIMEOUT_SECONDS", 1.0)
+OPS_HEARTBEAT_INTERVAL_SECONDS = env_float("OPS_HEARTBEAT_INTERVAL_SECONDS", 30.0)
 OPS_HEARTBEAT_MAX_AGE_SECONDS = env_float("OPS_HEARTBEAT_MAX_AGE_SECONDS", 180.0)
 READYZ_REQUIRE_WORKER = env_bool("READYZ_REQUIRE_WORKER", False)
 # A queue of its own for the model-bound turn task, so turns never wait behind crediting, evaluations and

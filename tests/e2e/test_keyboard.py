@@ -82,7 +82,7 @@ def test_submit_from_a_conversation_and_approve_with_the_keyboard_alone(demo, ne
     # Back in the conversation, with the next reply selected and scrolled into view.
     assert "/dashboard/training/submit/?lead=1&message=" in operator.url
     box = operator.locator("[data-transcript] .bubble.selected").bounding_box()
-    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 900
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900
     example = TrainingExample.objects.get()
     assert (str(example.message_id), example.example_type) == (target, ExampleType.BAD)
     assert example.status == ExampleStatus.PENDING
