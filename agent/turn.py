@@ -61,7 +61,15 @@ from leads import assignment as lead_assignment
 from leads import roles
 from leads import selectors as lead_selectors
 from leads import services as lead_services
-from leads.models import Conversation, DeliveryStatus, Lead, LeadStatus, Message, MessageRole
+from leads.models import (
+    NEVER_SENT_STATUSES,
+    Conversation,
+    DeliveryStatus,
+    Lead,
+    LeadStatus,
+    Message,
+    MessageRole,
+)
 from prompts import tasks as prompt_tasks
 from prompts.catalog.grounding import REFUSAL_NOTE_PREFIX
 from prompts.catalog.selectors import catalog_version_for
@@ -587,6 +595,14 @@ def _qualifies(*, decision: contract.ModelReply, lead: Lead) -> bool:
     return decision.qualified and lead.status in (LeadStatus.NEW, LeadStatus.ENGAGED)
 
 
+def turn_engages(*, lead: Lead, history: Sequence[Message]) -> bool:
+    """The funnel's first step: a new lead who writes again after the agent answered it is engaged (once;
+    credited like every step to the version whose reply came just before, prompts.funnel)."""
+    return lead.status == LeadStatus.NEW and any(
+        m.role == MessageRole.AGENT and m.delivery_status not in NEVER_SENT_STATUSES for m in history
+    )
+
+
 def _reply_text(*, answer: contract.ModelReply, lead: Lead) -> str:
     """The reply, with the team's booking link (carrying the subscriber) when this turn qualifies the lead."""
     link = (
@@ -600,15 +616,22 @@ def _reply_text(*, answer: contract.ModelReply, lead: Lead) -> str:
 
 
 def turn_apply(
-    *, inbound: Message, lead: Lead, decision: TurnDecision, channel: DeliveryChannel
+    *,
+    inbound: Message,
+    lead: Lead,
+    decision: TurnDecision,
+    channel: DeliveryChannel,
+    engaged: bool = False,
 ) -> AppliedTurn:
-    """Store the reply and what the model decided (qualified, facts, handoff) together."""
+    """Store the reply and what the model decided (qualified, facts, handoff) together; `engaged` moves a new
+    lead to engaged in the same transaction (turn_engages)."""
     answer, result = decision.reply, decision.result
     # Pending in both places: a reply returned in the webhook body becomes RETURNED only once the server has
     # written it to ManyChat (reply_confirm_returned, config.confirm); until then the sweep may send it.
     status = DeliveryStatus.DRAFT if lead_assignment.lead_draft_mode(lead=lead) else DeliveryStatus.PENDING
     qualified_at = None
-    has_effects = bool(answer.lead_fields) or answer.handoff or _qualifies(decision=answer, lead=lead)
+    qualifies = _qualifies(decision=answer, lead=lead)
+    has_effects = bool(answer.lead_fields) or answer.handoff or qualifies or engaged
     # The webhook carries a plain reply in its own body: stored already claimed for it (or superseded if a
     # person took the lead over meanwhile), in the insert's statement: no claim and no takeover check after.
     born_claimed = (
@@ -644,7 +667,12 @@ def turn_apply(
         )
         if answer.lead_fields:
             lead_services.lead_merge_qualification_data(lead=lead, fields=dict(answer.lead_fields))
-        if _qualifies(decision=answer, lead=lead):
+        if engaged and not qualifies:  # a qualification passes the engaged step at the same moment
+            updated = lead_services.lead_set_status(
+                lead=lead, status=LeadStatus.ENGAGED, reason="The lead wrote back after the agent's reply."
+            )
+            lead.status = updated.status
+        if qualifies:
             updated = lead_services.lead_set_status(
                 lead=lead, status=LeadStatus.QUALIFIED, reason="The agent found the lead qualified."
             )
@@ -980,7 +1008,13 @@ def turn_run_in_webhook(*, stored: StoredInbound, started: float) -> TurnOutcome
         fallback = turn_fail(stored=stored, failure=decision)
         return turn_deliver_fallback(stored=stored, text=fallback, channel=channel)
 
-    applied = turn_apply(inbound=stored.message, lead=stored.lead, decision=decision, channel=channel)
+    applied = turn_apply(
+        inbound=stored.message,
+        lead=stored.lead,
+        decision=decision,
+        channel=channel,
+        engaged=turn_engages(lead=stored.lead, history=stored.history),
+    )
     if turn_supersede(applied=applied, decision=decision):
         return TurnOutcome(state=TurnState.SUPERSEDED, reply=applied.reply)
     outcome = turn_deliver(applied=applied, lead=stored.lead, channel=channel)
@@ -1028,7 +1062,13 @@ def turn_complete(*, message_id: int) -> TurnState:
         fallback = turn_fail(stored=stored, failure=decision)
         return turn_deliver_fallback(stored=stored, text=fallback, channel=channel).state
 
-    applied = turn_apply(inbound=stored.message, lead=stored.lead, decision=decision, channel=channel)
+    applied = turn_apply(
+        inbound=stored.message,
+        lead=stored.lead,
+        decision=decision,
+        channel=channel,
+        engaged=turn_engages(lead=stored.lead, history=stored.history),
+    )
     if turn_supersede(applied=applied, decision=decision):
         return TurnState.SUPERSEDED
     try:

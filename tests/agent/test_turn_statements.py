@@ -55,8 +55,11 @@ def no_broker_calls(monkeypatch):
 
 def test_a_returning_leads_turn_is_at_most_six_statements(webhook, prompt, fake_openai, live_cache):
     assert webhook(flat_body(text="first")).status_code == 200
+    # The second message is the one-time funnel step (new -> engaged: turn_engages), a turn with effects.
+    assert webhook(flat_body(text="second")).status_code == 200
+    assert Lead.objects.get().status == "engaged"
     with CaptureQueriesContext(connection) as captured:
-        response = webhook(flat_body(text="second"))
+        response = webhook(flat_body(text="third"))
     assert [m["text"] for m in response.json()["content"]["messages"]] == ["Thanks! How can I help?"]
     sql = statements(captured)
     # PostgreSQL folds the stamps into the message's insert and the turn's "answered" into the reply's;
@@ -120,9 +123,26 @@ def test_another_worker_s_activation_is_seen_through_the_shared_stamp(
 
 def test_the_copy_expires_after_its_ttl(webhook, prompt, fake_openai, live_cache, settings, time_machine):
     webhook(flat_body(text="first"))
+    webhook(flat_body(text="second"))  # the lead's one-time engaged step, out of the way
     with CaptureQueriesContext(connection) as warm:
         webhook(flat_body(text="warm"))
     settings.PROMPT_LIVE_CACHE_SECONDS = 0.000001
     with CaptureQueriesContext(connection) as expired:
         webhook(flat_body(text="expired"))
     assert len(statements(expired)) == len(statements(warm)) + 2  # the experiment and active version reread
+
+
+def test_a_new_lead_writing_again_after_the_reply_is_engaged_once(webhook, prompt, fake_openai, live_cache):
+    from leads.models import Activity
+
+    assert webhook(flat_body(text="first")).status_code == 200
+    assert Lead.objects.get().status == "new"  # the agent answered; the lead has not written back yet
+    for text in ("second", "third"):
+        assert webhook(flat_body(text=text)).status_code == 200
+    lead = Lead.objects.get()
+    assert lead.status == "engaged"
+    changes = list(
+        Activity.objects.filter(lead=lead, verb="lead.status_changed").values_list("data", flat=True)
+    )
+    assert len(changes) == 1
+    assert changes[0]["from"] == "new" and changes[0]["to"] == "engaged" and changes[0]["source"] == "agent"

@@ -178,6 +178,7 @@ def test_query_count_is_pinned_for_a_returning_lead(
     webhook, active_prompt, fake_openai, django_assert_num_queries
 ):
     webhook(flat_body(text="first"))
+    webhook(flat_body(text="second"))  # the lead's one-time engaged step (agent.turn.turn_engages)
     # conversation+lead, history, message insert (the lead's and the conversation's stamps in the same
     # statement), running experiment, active version (both kept in process outside the tests' settings:
     # prompts/live.py), examples, reply insert (the turn marked answered, the reply claimed for this body
@@ -189,7 +190,7 @@ def test_query_count_is_pinned_for_a_returning_lead(
     from django.db import connection
 
     with django_assert_num_queries({"postgresql": 12, "sqlite": 16}[connection.vendor]):
-        response = webhook(flat_body(text="second"))
+        response = webhook(flat_body(text="third"))
     assert texts(response) == ["Thanks! How can I help?"]
 
 
