@@ -160,6 +160,24 @@ def _evaluated_examples(ids: list[int]) -> list[TrainingExample]:
     )
 
 
+def suggestion_rehearse(*, draft: PromptVersion, against: PromptVersion, user: Any) -> dict[str, Any]:
+    """When the team has rehearsal scenarios, the draft is rehearsed against the active version at once (a
+    queued run); its id, or why none was started, goes with the suggestion's results."""
+    from agent import budget
+    from agent.rehearsal.models import Scenario
+    from agent.rehearsal.services import rehearsal_run_create
+
+    if not Scenario.objects.filter(is_active=True).exists():
+        return {}
+    try:
+        run = rehearsal_run_create(version=draft, against=against, user=user)
+    except budget.BudgetExceeded as exc:
+        return {"rehearsal_skipped": str(exc)[:300]}
+    except ValidationError as exc:
+        return {"rehearsal_skipped": " ".join(exc.messages)[:300]}
+    return {"rehearsal_run_id": run.pk}
+
+
 def suggestions_generate(
     *,
     user: Any,
@@ -232,6 +250,7 @@ def suggestions_generate(
                 str(pk): v.reason[:300] for pk, v in {**after_theme, **after_others}.items() if not v.passed
             },
             "tokens": sum(v.tokens for v in [*after_theme.values(), *after_others.values()]),
+            **suggestion_rehearse(draft=draft, against=active, user=user),
         }
         suggestion_services.suggestion_record_results(suggestion_id=suggestion.pk, results=results)
         made.append(suggestion)

@@ -29,6 +29,7 @@ from agent.suggestions.flow import (
     _evaluated_examples,
     _verdicts,
     edit_apply,
+    suggestion_rehearse,
 )
 from prompts.catalog.grounding import extract_facts
 from prompts.selectors import active_prompt_version
@@ -268,6 +269,7 @@ def tactics_generate(
             "regressions": [pk for pk, v in after.items() if before[pk].passed and not v.passed],
             "reasons": {str(pk): v.reason[:300] for pk, v in after.items() if not v.passed},
             "tokens": sum(v.tokens for v in after.values()),
+            **suggestion_rehearse(draft=draft, against=active, user=user),
         }
         suggestion_services.suggestion_record_results(suggestion_id=suggestion.pk, results=results)
         made.append(suggestion)

@@ -250,3 +250,37 @@ def test_no_active_version_is_a_clear_error(manager):
 
     with pytest.raises(ValidationError, match="No active prompt version"):
         suggestions_generate(user=manager)
+
+
+def test_each_draft_is_rehearsed_against_the_active_version_when_scenarios_exist(
+    corrections, fake_openai, manager, settings
+):
+    from agent.rehearsal.models import RehearsalRun, Scenario
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # the runs are queued, not played here
+    active, made, _good, _old = corrections
+    _script(fake_openai, made)
+    Scenario.objects.create(
+        title="Asks for a refund", persona="A lead unhappy with the course", opening_messages=["Refund?"]
+    )
+
+    suggestions = suggestions_generate(user=manager)
+
+    runs = {run.version_id: run for run in RehearsalRun.objects.all()}
+    assert set(runs) == {s.draft_version_id for s in suggestions}
+    for s in suggestions:
+        assert runs[s.draft_version_id].against_version_id == active.pk
+        assert s.results["rehearsal_run_id"] == runs[s.draft_version_id].pk
+    client = Client()
+    client.force_login(manager)
+    html = client.get(reverse("dashboard:training_suggestions")).content.decode()
+    assert f"/dashboard/rehearsal/runs/{suggestions[0].results['rehearsal_run_id']}/" in html
+
+
+def test_without_scenarios_no_rehearsal_is_started(corrections, fake_openai, manager):
+    from agent.rehearsal.models import RehearsalRun
+
+    _script(fake_openai, corrections[1])
+    suggestions = suggestions_generate(user=manager)
+    assert RehearsalRun.objects.count() == 0
+    assert all("rehearsal_run_id" not in s.results for s in suggestions)
