@@ -409,29 +409,13 @@ def turn_budget_handoff(
         lead_assignment.lead_mark_waiting(lead_id=lead.pk, at=inbound.created_at)
     metrics.record_handoff(reason="budget_cap")
     logger.warning("agent: %s (message %s handed to a person)", reason, inbound.pk)
-    text = settings.AGENT_BUDGET_HANDOFF_TEXT
-    if channel is DeliveryChannel.DYNAMIC_BLOCK:
-        if text:
-            lead_services.message_record_outbound(
-                conversation_id=stored.conversation.pk,
-                text=text,
-                delivery_status=DeliveryStatus.RETURNED,
-                model="budget",
-            )
-        body = manychat.dynamic_block_build(channel=lead.channel, text=text)
-        return TurnOutcome(state=TurnState.BUDGET_HANDOFF, body=body)
-    if text:
-        outbound = lead_services.message_record_outbound(
-            conversation_id=stored.conversation.pk,
-            text=text,
-            delivery_status=DeliveryStatus.PENDING,
-            model="budget",
-        )
-        try:
-            reply_deliver(reply=outbound, lead=lead)
-        except DeliveryRetryable:
-            lead_services.message_set_delivery(message_id=outbound.pk, status=DeliveryStatus.UNDELIVERABLE)
-    return TurnOutcome(state=TurnState.BUDGET_HANDOFF)
+    return turn_deliver_line(
+        stored=stored,
+        text=settings.AGENT_BUDGET_HANDOFF_TEXT,
+        channel=channel,
+        model="budget",
+        state=TurnState.BUDGET_HANDOFF,
+    )
 
 
 # --- 3b. Message bursts ------------------------------------------------------------------------------
@@ -871,8 +855,11 @@ def turn_deliver(*, applied: AppliedTurn, lead: Lead, channel: DeliveryChannel) 
     return TurnOutcome(state=_sent_state(status), reply=applied.reply)
 
 
-def turn_deliver_fallback(*, stored: StoredInbound, text: str, channel: DeliveryChannel) -> TurnOutcome:
-    """A failed turn's fallback line (empty after the first failure), through the turn's channel."""
+def turn_deliver_line(
+    *, stored: StoredInbound, text: str, channel: DeliveryChannel, model: str, state: TurnState
+) -> TurnOutcome:
+    """A fixed line instead of the model's reply (a failure's fallback, a budget handoff; nothing when
+    empty), stored as an outbound message marked with `model` and sent through the turn's channel."""
     lead = stored.lead
     if channel is DeliveryChannel.DYNAMIC_BLOCK:
         if text:
@@ -880,23 +867,30 @@ def turn_deliver_fallback(*, stored: StoredInbound, text: str, channel: Delivery
                 conversation_id=stored.conversation.pk,
                 text=text,
                 delivery_status=DeliveryStatus.RETURNED,
-                model="fallback",
+                model=model,
             )
         body = manychat.dynamic_block_build(channel=lead.channel, text=text)
-        return TurnOutcome(state=TurnState.FAILED, body=body)
+        return TurnOutcome(state=state, body=body)
     if text:
         outbound = lead_services.message_record_outbound(
             conversation_id=stored.conversation.pk,
             text=text,
             delivery_status=DeliveryStatus.PENDING,
-            model="fallback",
+            model=model,
         )
         try:
             reply_deliver(reply=outbound, lead=lead)
         except DeliveryRetryable:
-            # The fallback is a courtesy; the turn itself is retried by the sweep.
+            # The line is a courtesy; a failed turn itself is retried by the sweep.
             lead_services.message_set_delivery(message_id=outbound.pk, status=DeliveryStatus.UNDELIVERABLE)
-    return TurnOutcome(state=TurnState.FAILED)
+    return TurnOutcome(state=state)
+
+
+def turn_deliver_fallback(*, stored: StoredInbound, text: str, channel: DeliveryChannel) -> TurnOutcome:
+    """A failed turn's fallback line (empty after the first failure), through the turn's channel."""
+    return turn_deliver_line(
+        stored=stored, text=text, channel=channel, model="fallback", state=TurnState.FAILED
+    )
 
 
 def webhook_fallback_body(*, channel: str) -> ManyChatBody:
